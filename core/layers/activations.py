@@ -19,8 +19,9 @@ class ReLU:
         self._positive: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # x·1[x>0] rather than np.maximum(x, 0): two cheap passes beat one slow one here
         self._positive = x > 0
-        return np.maximum(x, 0)
+        return x * self._positive
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         assert self._positive is not None, "backward called before forward"

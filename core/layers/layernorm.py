@@ -4,12 +4,14 @@ Forward:  μ = mean(x),  σ² = var(x),  x̂ = (x − μ)/√(σ² + ε),  y = �
 Backward (per row, N features, g = γ ⊙ dy):
     dx = (1/N) · (1/√(σ²+ε)) · (N·g − Σg − x̂ · Σ(g ⊙ x̂))
     dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy
+Row and column sums go through BLAS (see ``reductions``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.layers.reductions import col_sum, row_sum
 from core.params import ParameterStore
 
 
@@ -22,21 +24,30 @@ class LayerNorm:
         self._rstd: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        mu = x.mean(axis=-1, keepdims=True)
-        xc = x - mu
-        var = np.mean(xc * xc, axis=-1, keepdims=True)
-        rstd = 1.0 / np.sqrt(var + self.eps)
-        xhat = xc * rstd
-        self._xhat, self._rstd = xhat, rstd
-        return xhat * self.gamma.value + self.beta.value
+        n = x.shape[-1]
+        xc = x - row_sum(x) * (1.0 / n)
+        var = row_sum(xc * xc)
+        var *= 1.0 / n
+        var += self.eps
+        rstd = 1.0 / np.sqrt(var)
+        xc *= rstd  # x̂, in place
+        self._xhat, self._rstd = xc, rstd
+        y = xc * self.gamma.value
+        y += self.beta.value
+        return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         xhat, rstd = self._xhat, self._rstd
         assert xhat is not None and rstd is not None, "backward called before forward"
-        self.gamma.grad[...] = np.sum(dout * xhat, axis=0)
-        self.beta.grad[...] = dout.sum(axis=0)
+        col_sum(dout * xhat, out=self.gamma.grad)
+        col_sum(dout, out=self.beta.grad)
         g = dout * self.gamma.value
         n = xhat.shape[-1]
-        sum_g = g.sum(axis=-1, keepdims=True)
-        sum_gx = np.sum(g * xhat, axis=-1, keepdims=True)
-        return (rstd / n) * (n * g - sum_g - xhat * sum_gx)
+        sum_g = row_sum(g)
+        sum_gx = row_sum(g * xhat)
+        # dx = rstd/n · (n·g − Σg − x̂·Σ(g⊙x̂)), built in g's buffer
+        g *= n
+        g -= sum_g
+        g -= xhat * sum_gx
+        g *= rstd * (1.0 / n)
+        return g

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.layers.reductions import col_sum
 from core.params import ParameterStore
 
 
@@ -45,5 +46,6 @@ class Linear:
         assert x is not None, "backward called before forward"
         np.matmul(x.T, dout, out=self.w.grad)
         if self.b is not None:
-            self.b.grad[...] = dout.sum(axis=0)
+            # column sums as a matrix–vector product: several times faster than dout.sum(axis=0) here
+            col_sum(dout, out=self.b.grad)
         return dout @ self.w.value.T

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.layers.reductions import row_sum
+
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
+    """Softmax over the last axis, computed in ``x``'s buffer (the input is overwritten)."""
+    x -= x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= row_sum(x)
+    return x
 
 
 def softmax_backward(p: np.ndarray, dp: np.ndarray) -> np.ndarray:
-    return p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+    """dL/dx from p and dL/dp (``dp`` is overwritten)."""
+    dp -= row_sum(dp * p)
+    dp *= p
+    return dp
