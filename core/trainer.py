@@ -63,9 +63,10 @@ class Trainer:
         (weights stay as they were) and is reported through ``StepMetrics.finite``."""
         model = self.model
         model.train()
-        result = forward_loss(model, batch, self.label_smoothing)
-        model.backward(result.dlogits)
-        grad_norm = clip_grad_norm(model.params.grad, self.clip_norm)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, not warned about
+            result = forward_loss(model, batch, self.label_smoothing)
+            model.backward(result.dlogits)
+            grad_norm = clip_grad_norm(model.params.grad, self.clip_norm)
         lr = self.current_lr()
         metrics = StepMetrics(
             step=self.step + 1,

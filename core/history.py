@@ -1,0 +1,121 @@
+"""Bounded metric history: keeps the shape of a run of any length in a fixed amount of memory.
+
+Each series keeps at most ``capacity`` points. When it is full, adjacent pairs of points are merged
+(step of the later one, mean of the values) and the stride doubles, so old stretches get coarser and the
+recent past stays detailed enough to plot. Non-finite values are kept out of the means (a NaN would
+poison every merged point after it) but still counted in ``n_nonfinite``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+class Series:
+    def __init__(self, capacity: int = 1000) -> None:
+        if capacity < 4:
+            raise ValueError("capacity must be at least 4")
+        self.capacity = capacity
+        self.steps: list[int] = []
+        self.values: list[float] = []
+        self.stride = 1  # raw points per stored point for the points added from now on
+        self._pending: list[tuple[int, float]] = []
+        self.n_nonfinite = 0
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def add(self, step: int, value: float) -> None:
+        if not math.isfinite(value):
+            self.n_nonfinite += 1
+            return
+        self._pending.append((step, value))
+        if len(self._pending) < self.stride:
+            return
+        self.steps.append(self._pending[-1][0])
+        self.values.append(sum(v for _, v in self._pending) / len(self._pending))
+        self._pending.clear()
+        if len(self.steps) >= self.capacity:
+            self._halve()
+
+    def _halve(self) -> None:
+        n = len(self.steps) // 2 * 2
+        merged_steps = [self.steps[i + 1] for i in range(0, n, 2)]
+        merged_values = [(self.values[i] + self.values[i + 1]) / 2 for i in range(0, n, 2)]
+        if n < len(self.steps):  # an odd point left over stays as it is
+            merged_steps.append(self.steps[-1])
+            merged_values.append(self.values[-1])
+        self.steps, self.values = merged_steps, merged_values
+        self.stride *= 2
+
+    def points(self) -> tuple[list[int], list[float]]:
+        """Copies of (steps, values), including a partial trailing bucket so the latest value shows."""
+        steps, values = list(self.steps), list(self.values)
+        if self._pending:
+            steps.append(self._pending[-1][0])
+            values.append(sum(v for _, v in self._pending) / len(self._pending))
+        return steps, values
+
+    def last(self) -> float | None:
+        if self._pending:
+            return self._pending[-1][1]
+        return self.values[-1] if self.values else None
+
+
+class MetricHistory:
+    """Named series (``train/loss``, ``val/accuracy``, ``lr`` …) plus marks such as learning-rate edits."""
+
+    def __init__(self, capacity: int = 1000, max_marks: int = 1000) -> None:
+        self.capacity = capacity
+        self.series: dict[str, Series] = {}
+        self.marks: list[tuple[int, str]] = []  # (step, label)
+        self.max_marks = max_marks
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            s = self.series.get(name)
+            if s is None:
+                s = self.series[name] = Series(self.capacity)
+            s.add(step, float(value))
+
+    def mark(self, step: int, label: str) -> None:
+        self.marks.append((step, label))
+        if len(self.marks) > self.max_marks:
+            del self.marks[: len(self.marks) - self.max_marks]
+
+    def points(self, name: str) -> tuple[list[int], list[float]]:
+        s = self.series.get(name)
+        return s.points() if s else ([], [])
+
+    def names(self) -> Iterable[str]:
+        return self.series.keys()
+
+    def to_records(self) -> list[dict[str, object]]:
+        """JSON-lines records, one per series, for ``history.jsonl``."""
+        records: list[dict[str, object]] = []
+        for name, s in self.series.items():
+            steps, values = s.points()
+            records.append({"series": name, "steps": steps, "values": values, "stride": s.stride})
+        records.extend({"mark": label, "step": step} for step, label in self.marks)
+        return records
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, object]], capacity: int = 1000) -> MetricHistory:
+        h = cls(capacity)
+        for rec in records:
+            if "series" in rec:
+                s = h.series[str(rec["series"])] = Series(capacity)
+                steps, values = rec.get("steps", []), rec.get("values", [])
+                if isinstance(steps, list) and isinstance(values, list):
+                    for st, v in zip(steps, values, strict=False):
+                        if isinstance(st, int) and isinstance(v, int | float):
+                            s.steps.append(st)
+                            s.values.append(float(v))
+                stride = rec.get("stride", 1)
+                s.stride = stride if isinstance(stride, int) and stride >= 1 else 1
+                while len(s.steps) >= capacity:
+                    s._halve()
+            elif "mark" in rec and isinstance(rec.get("step"), int):
+                h.marks.append((int(rec["step"]), str(rec["mark"])))  # type: ignore[call-overload]
+        return h

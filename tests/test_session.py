@@ -1,0 +1,235 @@
+"""The worker-thread session: commands at step boundaries, events out, exact continuation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.run import Run
+from core.session import RunUntil, TrainingSession
+from tests.conftest import tiny_config
+
+
+def _session(**kw: object) -> TrainingSession:
+    s = TrainingSession(Run(tiny_config(**kw)))  # type: ignore[arg-type]
+    s.start_thread()
+    s.wait_for_state("idle")
+    return s
+
+
+def _steps(events: list) -> list[int]:  # type: ignore[type-arg]
+    return [e.step for e in events if isinstance(e, StepEvent)]
+
+
+def _losses_of_plain_loop(n: int, edits: dict[int, float] | None = None) -> tuple[list[float], np.ndarray]:
+    run = Run(tiny_config())
+    losses = []
+    for _ in range(n):
+        if edits and run.step in edits:
+            run.set_learning_rate(edits[run.step])
+        losses.append(run.train_step().loss)
+    return losses, run.model.params.data.copy()
+
+
+def test_step_n_moves_exactly_n_steps_then_pauses() -> None:
+    s = _session()
+    try:
+        s.step(1)
+        s.settle()
+        assert s.run.step == 1
+        s.step(5)
+        s.settle()
+        assert s.run.step == 6
+        assert _steps(s.drain()) == [1, 2, 3, 4, 5, 6]
+    finally:
+        assert s.close()
+
+
+def test_pause_resume_continues_exactly_like_an_uninterrupted_loop() -> None:
+    expected_losses, expected_weights = _losses_of_plain_loop(40)
+    s = _session()
+    try:
+        s.step(7)
+        s.settle()
+        s.clone_model()  # a probe in between must not disturb the run
+        s.parameter("head.w")
+        s.step(13)
+        s.settle()
+        s.run_until(RunUntil(step=40))
+        s.start()
+        s.settle()
+        events = s.drain()
+        losses = [e.loss for e in events if isinstance(e, StepEvent)]
+        assert s.run.step == 40
+        assert losses == expected_losses  # bit-identical
+        assert np.array_equal(s.run.model.params.data, expected_weights)
+    finally:
+        s.close()
+
+
+def test_learning_rate_edit_applies_from_the_next_step_and_is_reproducible() -> None:
+    expected_losses, expected_weights = _losses_of_plain_loop(30, edits={10: 5e-4})
+    s = _session()
+    try:
+        s.step(10)
+        s.settle()
+        s.set_learning_rate(5e-4)
+        s.step(20)
+        s.settle()
+        events = s.drain()
+        lrs = {e.step: e.lr for e in events if isinstance(e, StepEvent)}
+        assert lrs[10] == pytest.approx(3e-3) and lrs[11] == pytest.approx(5e-4)
+        edits = [e for e in events if isinstance(e, EditEvent)]
+        assert edits == [EditEvent(10, "lr", 5e-4)]
+        assert s.run.edits == [{"step": 10, "field": "lr", "value": 5e-4}]
+        assert [e.loss for e in events if isinstance(e, StepEvent)] == expected_losses
+        assert np.array_equal(s.run.model.params.data, expected_weights)
+        assert s.history.marks == [(10, "lr=0.0005")]
+    finally:
+        s.close()
+
+
+def test_run_until_validation_accuracy_and_loss() -> None:
+    s = _session(eval_every=5, epochs=50)
+    try:
+        s.run_until(RunUntil(val_accuracy=0.5))
+        s.start()
+        s.settle()
+        assert s.last_eval is not None and s.last_eval.accuracy >= 0.5
+        assert s.run.step % 5 == 0
+        s.run_until(RunUntil(loss=10.0))  # already true: pauses once 20 losses are averaged
+        s.start()
+        s.settle()
+        reasons = [e.reason for e in s.drain() if isinstance(e, StateEvent)]
+        assert any("validation accuracy" in r for r in reasons)
+        assert any("training loss" in r for r in reasons)
+    finally:
+        s.close()
+
+
+def test_evaluation_events_carry_per_operation_accuracy() -> None:
+    s = _session(eval_every=4)
+    try:
+        s.step(8)
+        s.settle()
+        evals = [e for e in s.drain() if isinstance(e, EvalEvent)]
+        assert [e.step for e in evals] == [4, 8]
+        assert set(evals[0].accuracy_by_op) == {"First", "Second", "Last", "Max", "Min"}
+    finally:
+        s.close()
+
+
+def test_non_finite_loss_pauses_and_keeps_the_good_weights() -> None:
+    s = _session()
+    try:
+        s.step(3)
+        s.settle()
+        good = s.run.model.params.data.copy()
+        # Sabotage: make the next forward pass overflow.
+        s.request(lambda run: run.model.params["head.w"].value.__setitem__(Ellipsis, np.float32(1e38)))
+        s.start()
+        s.settle()
+        events = s.drain()
+        div = [e for e in events if isinstance(e, DivergenceEvent)]
+        assert len(div) == 1 and "skipped" in div[0].message
+        data = s.run.model.params.data
+        head = s.run.model.params["head.w"]
+        assert np.array_equal(np.delete(data, np.s_[head.offset : head.offset + head.size]),
+                              np.delete(good, np.s_[head.offset : head.offset + head.size]))
+        assert s.run.step == 3  # the bad update was not applied
+    finally:
+        s.close()
+
+
+def test_gradient_spike_condition_pauses() -> None:
+    s = _session(epochs=50)
+    try:
+        s.run_until(RunUntil(grad_spike=1e-9))  # every step after the first 10 is a "spike"
+        s.start()
+        s.settle()
+        assert s.run.step == 11
+        assert any("spiked" in e.reason for e in s.drain() if isinstance(e, StateEvent))
+    finally:
+        s.close()
+
+
+def test_an_exception_in_the_worker_becomes_an_error_event() -> None:
+    s = _session()
+    try:
+        s.request(lambda run: 1 / 0)
+        events = []
+        for _ in range(500):
+            events += s.drain()
+            if any(isinstance(e, ErrorEvent) for e in events):
+                break
+            s.settle()
+        errors = [e for e in events if isinstance(e, ErrorEvent)]
+        assert errors and "ZeroDivisionError" in errors[0].message and errors[0].traceback
+        assert s.alive  # the worker survived
+        s.step(2)
+        s.settle()
+        assert s.run.step == 2
+    finally:
+        s.close()
+
+
+def test_finishing_all_epochs_and_stop() -> None:
+    s = _session(epochs=2)
+    try:
+        s.start()
+        assert s.settle() == "finished"
+        assert s.run.step == 2 * s.run.steps_per_epoch
+        s.start()  # nothing left to do: stays finished
+        s.step(1)
+    finally:
+        assert s.close(timeout=2)
+    assert s.state == "stopped" and not s.alive
+
+
+def test_stop_while_running_ends_the_thread_quickly() -> None:
+    s = _session(epochs=1000)
+    s.start()
+    s.wait_for_state("running")
+    assert s.close(timeout=1.0)
+
+
+def test_pace_limits_steps_per_second() -> None:
+    s = _session(epochs=100)
+    try:
+        s.set_pace(50.0)
+        s.start()
+        import time
+
+        time.sleep(0.4)
+        s.pause()
+        s.settle()
+        assert 10 <= s.run.step <= 30
+    finally:
+        s.close()
+
+
+def test_bad_commands_are_refused_with_clear_errors() -> None:
+    s = TrainingSession(Run(tiny_config()))
+    with pytest.raises(ConfigError, match="learning rate"):
+        s.set_learning_rate(float("nan"))
+    with pytest.raises(ConfigError, match="positive integer"):
+        s.step(0)
+    with pytest.raises(ConfigError, match="pace"):
+        s.set_pace(-1)
+    with pytest.raises(ConfigError, match="run-until"):
+        RunUntil(val_accuracy=float("inf"))
+
+
+def test_history_stays_bounded_and_events_are_dropped_not_blocking() -> None:
+    from core.history import MetricHistory
+
+    h = MetricHistory(capacity=100)
+    for step in range(1, 100_001):
+        h.add(step, {"loss": 1.0 / step, "bad": float("nan") if step % 7 == 0 else 1.0})
+    steps, values = h.points("loss")
+    assert len(steps) <= 101 and steps[-1] == 100_000
+    assert values[0] > values[-1]
+    assert h.series["bad"].n_nonfinite == 100_000 // 7
+    assert all(np.isfinite(h.points("bad")[1]))
