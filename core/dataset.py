@@ -346,9 +346,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         hint = " — the file looks truncated" if exc.pos >= len(text.rstrip()) else ""
-        raise DatasetError(
-            f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}"
-        ) from None
+        raise DatasetError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}") from None
     except (ValueError, RecursionError) as exc:
         raise DatasetError(f"{p}: not valid JSON ({exc})") from None
     return _from_json(data, p)
@@ -380,9 +378,7 @@ def _from_json(data: Any, p: Path) -> Dataset:
     return Dataset(config, examples["train"], examples["val"], examples["test"])
 
 
-def _parse_split(
-    p: Path, name: str, entries: Any, config: DatasetConfig, parsed: dict[str, Example]
-) -> list[Example]:
+def _parse_split(p: Path, name: str, entries: Any, config: DatasetConfig, parsed: dict[str, Example]) -> list[Example]:
     """Check and convert one split's entries; ``parsed`` caches examples by text across splits."""
     if not isinstance(entries, list):
         raise DatasetError(f"{p}: split {name!r} must be a list, got {type(entries).__name__}")
@@ -395,15 +391,8 @@ def _parse_split(
     task = config.task
     out: list[Example] = []
     for i, entry in enumerate(entries):
-        if not (
-            isinstance(entry, list)
-            and len(entry) == 2
-            and isinstance(entry[0], str)
-            and type(entry[1]) is int
-        ):
-            raise DatasetError(
-                f'{p}: {name} entry {i + 1} must be ["expression", answer], got {_short(entry)}'
-            )
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and type(entry[1]) is int):
+            raise DatasetError(f'{p}: {name} entry {i + 1} must be ["expression", answer], got {_short(entry)}')
         text, answer = entry
         ex = parsed.get(text)
         if ex is None:
@@ -413,9 +402,7 @@ def _parse_split(
                 raise DatasetError(f"{p}: {name} entry {i + 1} {text!r}: {exc}") from None
             ex = parsed[text] = Example(expr, expr.evaluate())
         if answer != ex.answer:
-            raise DatasetError(
-                f"{p}: {name} entry {i + 1}: stored answer {answer} is wrong, {ex.text} = {ex.answer}"
-            )
+            raise DatasetError(f"{p}: {name} entry {i + 1}: stored answer {answer} is wrong, {ex.text} = {ex.answer}")
         out.append(ex)
     return out
 
@@ -442,6 +429,5 @@ def _check_disjoint(p: Path, examples: dict[str, list[Example]]) -> None:
                 )
             if name != "train":
                 raise DatasetError(
-                    f"{p}: {name} entries {j + 1} and {i + 1} are both {ex.text}; "
-                    f"{name} must not repeat expressions"
+                    f"{p}: {name} entries {j + 1} and {i + 1} are both {ex.text}; {name} must not repeat expressions"
                 )

@@ -57,13 +57,10 @@ def apply_operation(name: str, args: Sequence[int]) -> int:
     """Evaluate operation ``name`` (canonical spelling) on ``args``."""
     fn = OPERATIONS.get(name)
     if fn is None:
-        raise ExpressionError(
-            f"unknown operation {name!r}; known operations: {', '.join(OPERATIONS)}", str(name)
-        )
+        raise ExpressionError(f"unknown operation {name!r}; known operations: {', '.join(OPERATIONS)}", str(name))
     if len(args) < MIN_ARGS[name]:
         raise ExpressionError(
-            f"{name} needs at least {MIN_ARGS[name]} argument{'s' if MIN_ARGS[name] > 1 else ''}, "
-            f"got {len(args)}",
+            f"{name} needs at least {MIN_ARGS[name]} argument{'s' if MIN_ARGS[name] > 1 else ''}, got {len(args)}",
             name,
         )
     return fn(args)

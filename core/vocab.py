@@ -75,9 +75,7 @@ class Vocabulary:
         try:
             return self._index[token]
         except (KeyError, TypeError):
-            raise DatasetError(
-                f"unknown token {token!r}: the vocabulary has {', '.join(self._tokens)}"
-            ) from None
+            raise DatasetError(f"unknown token {token!r}: the vocabulary has {', '.join(self._tokens)}") from None
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
         """Token strings → ids."""
@@ -86,9 +84,7 @@ class Vocabulary:
             return [index[t] for t in tokens]
         except (KeyError, TypeError):
             bad = next(t for t in tokens if not isinstance(t, str) or t not in index)
-            raise DatasetError(
-                f"unknown token {bad!r}: the vocabulary has {', '.join(self._tokens)}"
-            ) from None
+            raise DatasetError(f"unknown token {bad!r}: the vocabulary has {', '.join(self._tokens)}") from None
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Ids (Python or NumPy integers) → token strings."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ExpressionError
-from core.expression import MAX_INPUT_CHARS, Expression, parse_expression
+from core.expression import MAX_INPUT_CHARS, Expression, _Parser, parse_expression
 from core.operations import OPERATIONS
 from core.task import TaskConfig
 
@@ -200,8 +200,37 @@ def test_arbitrary_text_never_crashes(text: str, task: TaskConfig | None) -> Non
 
 
 _PIECES = [
-    "Max", "min", "FIRST", "Second", "last", "Mux", "x", "(", ")", ",", " ", "  ", "0", "3", "9", "07",
-    "42", "99", "100", "-", "-1", ".", "3.5", ";", "()", ",,", "\t", "\n", "٣", "Max(", "Min(1, 2, 3)",
+    "Max",
+    "min",
+    "FIRST",
+    "Second",
+    "last",
+    "Mux",
+    "x",
+    "(",
+    ")",
+    ",",
+    " ",
+    "  ",
+    "0",
+    "3",
+    "9",
+    "07",
+    "42",
+    "99",
+    "100",
+    "-",
+    "-1",
+    ".",
+    "3.5",
+    ";",
+    "()",
+    ",,",
+    "\t",
+    "\n",
+    "٣",
+    "Max(",
+    "Min(1, 2, 3)",
 ]
 
 
@@ -231,3 +260,27 @@ def test_valid_expressions_round_trip(e: Expression, style: str) -> None:
     }[style]
     assert parse_expression(text) == e
     assert parse_expression(text, WIDE) == e
+
+
+_CANONICAL_PIECES = ["Max", "min", "Second", "Mux", "(", ")", ", ", ",", "0", "00", "7", "42", "99", "100", "1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_CANONICAL_PIECES), max_size=12).map("".join),
+        _expressions(1).map(str),
+    ),
+    st.sampled_from([None, TASK, WIDE, TaskConfig(operations=("Max",), min_args=2, max_args=2)]),
+)
+def test_fast_path_agrees_with_the_full_parser(text: str, task: TaskConfig | None) -> None:
+    # parse_expression short-cuts canonical flat text; the full parser must give the same outcome.
+    try:
+        slow: Expression | str = _Parser(text, task).parse()
+    except ExpressionError as err:
+        slow = str(err)
+    try:
+        fast: Expression | str = parse_expression(text, task)
+    except ExpressionError as err:
+        fast = str(err)
+    assert fast == slow

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -85,7 +87,7 @@ def test_dict_round_trip() -> None:
         (lambda d: d.update(operations="Max"), "list of operation names"),
     ],
 )
-def test_from_dict_refuses_bad_dicts(edit, match: str) -> None:  # type: ignore[no-untyped-def]
+def test_from_dict_refuses_bad_dicts(edit: Callable[[dict[str, Any]], object], match: str) -> None:
     d = TaskConfig().to_dict()
     edit(d)
     with pytest.raises(ConfigError, match=match):

@@ -1,0 +1,373 @@
+"""The ``workbench`` command: headless training, evaluation and prediction on the NumPy core.
+
+    workbench train   [task, model and optimizer options] [--out NAME] [--resume NAME]
+    workbench eval    NAME [--split test]
+    workbench predict NAME "Max(3, 7, 2)" …      (or one expression per line on stdin)
+    workbench models
+Every command takes ``--json``. User errors print one line (``error: …``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from core.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from core.config import ACTIVATIONS, MODEL_KINDS, NORMS, OPTIMIZERS, POSITIONALS, SCHEDULES, OptimizerConfig
+from core.dataset import DatasetConfig
+from core.errors import LLMLearnError
+from core.events import DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.inference import predict
+from core.operations import OPERATIONS
+from core.report import build_report
+from core.run import Run, RunConfig
+from core.session import RunUntil, TrainingSession
+from core.task import TaskConfig
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+# -- argument parsing --------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description="Train a tiny transformer from scratch in NumPy.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (headless) and save it to saved_models/",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = t.add_argument_group("task and data")
+    g.add_argument("--ops", default=",".join(OPERATIONS), help="comma-separated operations")
+    g.add_argument("--max-value", type=int, default=9, choices=(9, 99), help="numbers range 0..max-value")
+    g.add_argument("--min-args", type=int, default=3)
+    g.add_argument("--max-args", type=int, default=3)
+    g.add_argument("--depth", type=int, default=1, help="nesting depth of expressions (1 = flat)")
+    g.add_argument("--n-train", type=int, default=10_000)
+    g.add_argument("--n-val", type=int, default=1_000)
+    g.add_argument("--n-test", type=int, default=1_000)
+    g.add_argument("--data-seed", type=int, default=0)
+    g = t.add_argument_group("model")
+    g.add_argument("--kind", choices=MODEL_KINDS, default="encoder")
+    g.add_argument("--d-model", type=int, default=64)
+    g.add_argument("--layers", type=int, default=2)
+    g.add_argument("--heads", type=int, default=4)
+    g.add_argument("--d-ff", type=int, default=256)
+    g.add_argument("--dropout", type=float, default=0.0)
+    g.add_argument("--norm", choices=NORMS, default="pre")
+    g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    g.add_argument("--positional", choices=POSITIONALS, default="sinusoidal")
+    g = t.add_argument_group("optimization")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--schedule", choices=SCHEDULES, default="constant")
+    g.add_argument("--warmup", type=int, default=0, help="warm-up steps")
+    g.add_argument("--min-lr", type=float, default=0.0, help="final learning rate of the cosine schedule")
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--epochs", type=int, default=20)
+    g.add_argument("--clip", type=float, default=1.0, help="gradient clipping by global norm (0 = off)")
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--seed", type=int, default=0, help="initialisation, batch order and dropout")
+    g.add_argument("--eval-every", type=int, default=0, help="validation every N steps (0 = each epoch)")
+    g.add_argument("--until-val-acc", type=float, default=None,
+                   help="stop early once validation accuracy reaches this (0–1)")
+    g = t.add_argument_group("saving")
+    g.add_argument("--out", metavar="NAME", help="checkpoint name in saved_models/ (default: derived from the task)")
+    g.add_argument("--resume", metavar="NAME", help="continue a saved run (its config is used; --epochs extends it)")
+    t.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+
+    e = sub.add_parser("eval", help="evaluate a saved model")
+    e.add_argument("name")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--mistakes", type=int, default=10, help="how many mistakes to list")
+    e.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("predict", help="answer expressions with a saved model")
+    pr.add_argument("name")
+    pr.add_argument("expressions", nargs="*", help='e.g. "Max(3, 7, 2)"; none or "-": read lines from stdin')
+    pr.add_argument("--top", type=int, default=3, help="how many top answers to show")
+    pr.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("models", help="list saved models")
+    m.add_argument("--json", action="store_true")
+
+    sub.add_parser("app", help="open the interactive workbench (the default)")
+    return p
+
+
+# -- train -------------------------------------------------------------------------------------------
+def _run_config(a: argparse.Namespace) -> RunConfig:
+    ops = tuple(o.strip() for o in a.ops.split(",") if o.strip())
+    task = TaskConfig(operations=ops, max_value=a.max_value, min_args=a.min_args, max_args=a.max_args,
+                      max_depth=a.depth)
+    data = DatasetConfig(task=task, n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, seed=a.data_seed)
+    steps_per_epoch = -(-a.n_train // max(1, a.batch_size))
+    opt = OptimizerConfig(name=a.optimizer, lr=a.lr, schedule=a.schedule, warmup_steps=a.warmup,
+                          total_steps=steps_per_epoch * a.epochs, min_lr=a.min_lr, batch_size=a.batch_size,
+                          clip_norm=a.clip, weight_decay=a.weight_decay, label_smoothing=a.label_smoothing)
+    return RunConfig.create(data, kind=a.kind, seed=a.seed, epochs=a.epochs, eval_every=a.eval_every,
+                            optimizer=opt, d_model=a.d_model, n_layers=a.layers, n_heads=a.heads, d_ff=a.d_ff,
+                            dropout=a.dropout, norm=a.norm, activation=a.activation, positional=a.positional)
+
+
+def _default_name(config: RunConfig) -> str:
+    t = config.dataset.task
+    return f"{config.model.kind}-0-{t.max_value}-{t.min_args}to{t.max_args}args"
+
+
+class Progress:
+    """A one-line progress bar on a terminal; plain periodic lines otherwise (logs, pipes)."""
+
+    def __init__(self, total: int, stream: TextIO, interval: float = 2.0) -> None:
+        self.total, self.stream = max(1, total), stream
+        self.tty = stream.isatty()
+        self.interval = 0.1 if self.tty else interval
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.start_step: int | None = None
+        self.val: float | None = None
+
+    def update(self, e: StepEvent, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.start_step is None:
+            self.start_step = e.step - 1
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        done = e.step - self.start_step
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - e.step) / rate if rate > 0 else 0.0
+        frac = min(1.0, e.step / self.total)
+        val = f" val {self.val:.2%}" if self.val is not None else ""
+        text = (f"step {e.step}/{self.total} epoch {e.epoch + 1} loss {e.loss:.4f} acc {e.accuracy:.1%}{val} "
+                f"lr {e.lr:.2g} {e.tokens_per_s:,.0f} tok/s ETA {_clock(eta)}")
+        if self.tty:
+            bar = "█" * int(frac * 24) + "·" * (24 - int(frac * 24))
+            self.stream.write(f"\r{bar} {frac:4.0%} {text}\x1b[K")
+        else:
+            self.stream.write(f"{frac:4.0%} {text}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    warnings: list[str] = []
+    if a.resume:
+        ck = read_checkpoint(a.resume)
+        run, warnings = ck.build_run()
+        name = a.out or a.resume
+        history = ck.history
+    else:
+        config = _run_config(a)
+        err.write(f"generating {config.dataset.task.describe()}: {config.dataset.n_train:,} training examples…\n")
+        run = Run(config)
+        name = a.out or _default_name(config)
+        history = []
+    from core.checkpoint import checkpoint_dir
+
+    checkpoint_dir(name)  # refuse a bad --out before spending time training
+    for w in warnings:
+        err.write(f"warning: {w}\n")
+    session = TrainingSession(run)
+    if history:
+        from core.history import MetricHistory
+
+        session.history = MetricHistory.from_records(history)
+    if a.until_val_acc is not None:
+        session.run_until(RunUntil(val_accuracy=a.until_val_acc))
+    progress = Progress(run.total_steps, err)
+    err.write(f"model: {run.config.model.kind}, {run.model.num_parameters:,} parameters; "
+              f"{run.total_steps - run.step:,} steps to go\n")
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        session.pause()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    t0 = time.monotonic()
+    last_state, last_reason, error = "idle", "", None
+    session.start_thread()
+    session.start()
+    last_step: StepEvent | None = None
+    try:
+        while True:
+            try:
+                e = session.events.get(timeout=0.2)
+            except Exception:  # queue.Empty  # noqa: BLE001
+                if not session.alive:
+                    break
+                continue
+            if isinstance(e, StepEvent):
+                last_step = e
+                progress.update(e)
+            elif isinstance(e, EvalEvent):
+                progress.val = e.accuracy
+            elif isinstance(e, DivergenceEvent):
+                error = e.message
+            elif isinstance(e, ErrorEvent):
+                error = e.message
+            elif isinstance(e, StateEvent):
+                last_state, last_reason = e.state, e.reason
+                if e.state in ("paused", "finished", "stopped") and e.reason != "session opened":
+                    break
+    finally:
+        if last_step is not None:
+            progress.update(last_step, force=True)
+        progress.close()
+        session.close()
+        signal.signal(signal.SIGINT, old)
+    elapsed = time.monotonic() - t0
+    if error and not interrupted:
+        err.write(f"training stopped: {error}\n")
+    test = run.evaluate("test")
+    val = run.evaluate("val")
+    metrics = {"val_accuracy": val.accuracy if val else None, "test_accuracy": test.accuracy if test else None,
+               "steps": run.step, "train_seconds": round(elapsed, 2)}
+    path = save_checkpoint(run, name, history=session.history.to_records(), metrics=metrics)
+    summary = {"name": name, "path": str(path), "state": last_state, "reason": last_reason, **metrics,
+               "interrupted": interrupted, "error": error}
+    if a.json:
+        out.write(json.dumps(summary) + "\n")
+    else:
+        acc = f"test accuracy {test.accuracy:.2%}" if test else "no test split"
+        why = " (interrupted: saved where it stopped)" if interrupted else ""
+        out.write(f"{name}: {acc} after {run.step:,} steps in {elapsed:.1f} s{why} → {path}\n")
+    return 1 if error and not interrupted else 0
+
+
+# -- eval / predict / models ---------------------------------------------------------------------------
+def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ck = read_checkpoint(a.name)
+    run, warnings = ck.build_run()
+    for w in warnings:
+        err.write(f"warning: {w}\n")
+    split = {"train": run.train_split, "val": run.val_split, "test": run.test_split}[a.split]
+    if split is None:
+        raise CLIError(f"{a.name} has no {a.split} split")
+    task = run.config.dataset.task
+    report = build_report(run.model, task, a.split, split, train=run.train_split)
+    if a.json:
+        out.write(json.dumps(report.to_dict(max_mistakes=a.mistakes)) + "\n")
+        return 0
+    out.write(f"{a.name} · {task.describe()} · {a.split}: accuracy {report.accuracy:.2%} "
+              f"({report.n - len(report.mistakes):,}/{report.n:,}), loss {report.loss:.4f}\n")
+    out.write("by operation:  " + "  ".join(f"{k} {v:.1%}" for k, v in report.accuracy_by_op.items()) + "\n")
+    out.write("by arguments:  " + "  ".join(f"{k}: {v:.1%}" for k, v in report.accuracy_by_nargs.items()) + "\n")
+    if report.train_accuracy is not None:
+        out.write(f"train accuracy (sample): {report.train_accuracy:.2%}\n")
+    if task.num_classes <= 10:
+        out.write("confusion (rows: true answer, columns: predicted; '-' no answer)\n")
+        out.write("      " + " ".join(f"{c:>5}" for c in range(task.num_classes)) + "     -\n")
+        for t, row in enumerate(report.confusion):
+            out.write(f"{t:>5} " + " ".join(f"{int(v):>5}" for v in row) + "\n")
+    confusions = report.top_confusions()
+    if confusions:
+        out.write("most frequent errors: " + ", ".join(
+            f"{t}→{'none' if p < 0 else p} ×{n}" for t, p, n in confusions) + "\n")
+    if report.mistakes:
+        out.write(f"mistakes ({len(report.mistakes)}):\n")
+        for m in report.mistakes[: a.mistakes]:
+            pred = "no answer" if m.predicted < 0 else m.predicted
+            out.write(f"  {m.expression} = {m.truth}, model said {pred}\n")
+    for w in report.warnings:
+        out.write(f"warning: {w}\n")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    ck = read_checkpoint(a.name)
+    model = ck.build_model()
+    texts = list(a.expressions)
+    if not texts or texts == ["-"]:
+        texts = [line.rstrip("\n") for line in stdin if line.strip()]
+    if not texts:
+        raise CLIError("no expressions given (pass them as arguments or one per line on stdin)")
+    results = predict(model, ck.config.dataset.task, texts, top_k=max(1, a.top))
+    bad = 0
+    for r in results:
+        if a.json:
+            out.write(json.dumps(r.to_dict()) + "\n")
+            bad += r.error is not None
+            continue
+        if r.error:
+            bad += 1
+            err.write(f"error: {r.text!r}: {r.error}\n")
+            continue
+        mark = "✓" if r.correct else f"✗ (true answer {r.truth})"
+        top = ", ".join(f"{ans}: {p:.1%}" for ans, p in r.top)
+        out.write(f"{r.expression} → {r.answer if r.answer is not None else 'no answer'} {mark}   [{top}]\n")
+    return 1 if bad else 0
+
+
+def cmd_models(a: argparse.Namespace, out: TextIO) -> int:
+    infos = list_checkpoints()
+    if a.json:
+        out.write(json.dumps([{"name": i.name, "kind": i.kind, "task": i.task, "step": i.step,
+                               "metrics": i.metrics, "saved_at": i.saved_at, "error": i.error}
+                              for i in infos]) + "\n")
+        return 0
+    if not infos:
+        out.write("no saved models\n")
+        return 0
+    width = max(len(i.name) for i in infos)
+    for i in infos:
+        if i.error:
+            out.write(f"{i.name:<{width}}  unreadable: {i.error}\n")
+            continue
+        acc = i.metrics.get("test_accuracy")
+        acc_s = f"test {acc:.2%}" if isinstance(acc, int | float) else "test –"
+        out.write(f"{i.name:<{width}}  {i.kind:<7}  {i.task}  {acc_s}  step {i.step:,}\n")
+    return 0
+
+
+def cmd_app() -> int:
+    try:
+        from workbench.app import run_app  # type: ignore[import-not-found]
+    except ImportError:
+        raise CLIError("the interactive workbench is not part of this version yet; use 'workbench train', "
+                       "'eval', 'predict' or 'models' (see 'workbench --help')") from None
+    return int(run_app() or 0)
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
+         stderr: TextIO | None = None) -> int:
+    out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
+    parser = _parser()
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    try:
+        if a.command in (None, "app"):
+            return cmd_app()
+        if a.command == "train":
+            return cmd_train(a, out, err)
+        if a.command == "eval":
+            return cmd_eval(a, out, err)
+        if a.command == "predict":
+            return cmd_predict(a, out, err, inp)
+        return cmd_models(a, out)
+    except (CLIError, LLMLearnError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130
