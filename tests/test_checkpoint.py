@@ -74,26 +74,26 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(
     before = read_checkpoint("safe").tensors
     run.train_step()
 
-    class Crash(Exception):
+    class CrashError(Exception):
         pass
 
     real_rename = os.rename
 
     def boom(path: Path, data: bytes) -> None:
         path.write_bytes(data[: len(data) // 2])  # half a file, then the "power cut"
-        raise Crash
+        raise CrashError
 
     def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         real_rename(src, dst)
         if Path(dst).name == ".safe.old":  # old moved away, new not yet in place
-            raise Crash
+            raise CrashError
 
     with monkeypatch.context() as patch:
         if crash_at == "write":
             patch.setattr(ckpt, "_write_bytes", boom)
         else:
             patch.setattr(ckpt.os, "rename", rename)
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             save_checkpoint(run, "safe")
     ck = read_checkpoint("safe")  # recovers the previous checkpoint
     assert ck.state["step"] == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import signal
 import sys
 import time
@@ -167,7 +168,10 @@ def _clock(seconds: float) -> str:
 
 
 def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.checkpoint import checkpoint_dir
+
     warnings: list[str] = []
+    checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
     if a.resume:
         ck = read_checkpoint(a.resume)
         run, warnings = ck.build_run()
@@ -179,9 +183,6 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         run = Run(config)
         name = a.out or _default_name(config)
         history = []
-    from core.checkpoint import checkpoint_dir
-
-    checkpoint_dir(name)  # refuse a bad --out before spending time training
     for w in warnings:
         err.write(f"warning: {w}\n")
     session = TrainingSession(run)
@@ -211,7 +212,7 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         while True:
             try:
                 e = session.events.get(timeout=0.2)
-            except Exception:  # queue.Empty  # noqa: BLE001
+            except queue.Empty:
                 if not session.alive:
                     break
                 continue
@@ -220,9 +221,7 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 progress.update(e)
             elif isinstance(e, EvalEvent):
                 progress.val = e.accuracy
-            elif isinstance(e, DivergenceEvent):
-                error = e.message
-            elif isinstance(e, ErrorEvent):
+            elif isinstance(e, DivergenceEvent | ErrorEvent):
                 error = e.message
             elif isinstance(e, StateEvent):
                 last_state, last_reason = e.state, e.reason
