@@ -174,6 +174,34 @@ def bench_time_to_accuracy(target: float = 0.99, seeds: tuple[int, ...] = (0, 1,
                   f"(of which evaluation {eval_time:.2f} s), test accuracy {acc:.2%}", flush=True)
 
 
+def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
+    """The same training steps called in a plain loop vs. run by a TrainingSession worker thread
+    (commands between steps, events out, history kept). Alternating rounds, best of each."""
+    from core.run import Run, RunConfig
+    from core.session import RunUntil, TrainingSession
+
+    config = RunConfig.create(REFERENCE_DATA, kind="encoder", epochs=100, d_model=64, n_layers=2, n_heads=4,
+                              d_ff=256, optimizer=OptimizerConfig(lr=1e-3, batch_size=32))
+    loop_t, session_t = [], []
+    for _ in range(rounds):
+        run = Run(config)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            run.train_step()
+        loop_t.append(time.perf_counter() - t0)
+        session = TrainingSession(Run(config))
+        session.start_thread()
+        session.run_until(RunUntil(step=steps))
+        t0 = time.perf_counter()
+        session.start()
+        session.settle(timeout=600)
+        session_t.append(time.perf_counter() - t0)
+        session.close()
+    lo, se = min(loop_t) / steps * 1e3, min(session_t) / steps * 1e3
+    print(f"session     {steps} steps: plain loop {lo:.2f} ms/step, worker thread {se:.2f} ms/step "
+          f"(overhead {100 * (se - lo) / lo:+.1f}%)", flush=True)
+
+
 def _threads() -> int:
     return int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
 
@@ -191,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     for batch_size in (32, 256):
         bench_training(train, batch_size, rounds, steps if batch_size == 32 else steps // 4)
     bench_inference(test)
+    bench_session_overhead(steps=200 if args.quick else 600, rounds=1 if args.quick else 3)
     bench_time_to_accuracy(seeds=(0,) if args.quick else (0, 1, 2))
 
 
