@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.batching import Batch
+from core.memory import keep_freed_memory
 from core.models.factory import Model
 from core.objective import forward_loss
 from core.optim.base import Optimizer
@@ -44,6 +45,7 @@ class Trainer:
         clip_norm: float = 1.0,
         label_smoothing: float = 0.0,
     ) -> None:
+        keep_freed_memory()  # avoid page faults on every step's large temporaries (see core/memory.py)
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule

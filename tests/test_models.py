@@ -187,3 +187,24 @@ def test_too_long_sequence_is_refused() -> None:
     tokens, mask = _batch()
     with pytest.raises(ValueError, match="max_len"):
         model.forward(tokens, mask)
+
+
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_encoder_last_layer_shortcut_is_exact(norm: str) -> None:
+    """Training computes only position 0 in the last layer; evaluation computes everything. Same
+    logits, same gradients."""
+    model = build_model(_small("encoder", norm=norm), seed=2, dtype=np.float64)
+    tokens, mask = _batch()
+    targets = np.array([1, 2, 3])
+    grads = []
+    logits = []
+    for training in (True, False):
+        model.train(training)
+        out = model.forward(tokens, mask)
+        _, d = cross_entropy(out, targets)
+        model.backward(d)
+        grads.append(model.params.grad.copy())
+        logits.append(out)
+    assert np.allclose(logits[0], logits[1], atol=1e-12, rtol=0)
+    assert np.allclose(grads[0], grads[1], atol=1e-12, rtol=0)
+    assert model.attention_maps()[-1].shape == (B, 2, T, T)  # eval mode keeps full maps

@@ -40,18 +40,30 @@ class TransformerBlock:
     def set_training(self, training: bool) -> None:
         self.drop1.training = self.drop2.training = training
 
-    def forward(self, x: np.ndarray, batch: int, time: int, bias: np.ndarray | None) -> np.ndarray:
+    def forward(
+        self, x: np.ndarray, batch: int, time: int, bias: np.ndarray | None, first_only: bool = False
+    ) -> np.ndarray:
+        """x (B·T, d) → (B·T, d), or (B, d) for position 0 only when ``first_only`` (see attention)."""
+        self._shape = (batch, time, first_only)
+        # The residual path of a first-only block carries just the position-0 rows.
+        skip = x.reshape(batch, time, -1)[:, 0] if first_only else x
         if self.pre_ln:
-            x = x + self.drop1.forward(self.attn.forward(self.ln1.forward(x), batch, time, bias))
+            x = skip + self.drop1.forward(self.attn.forward(self.ln1.forward(x), batch, time, bias, first_only))
             return x + self.drop2.forward(self.ffn.forward(self.ln2.forward(x)))
-        x = self.ln1.forward(x + self.drop1.forward(self.attn.forward(x, batch, time, bias)))
+        x = self.ln1.forward(skip + self.drop1.forward(self.attn.forward(x, batch, time, bias, first_only)))
         return self.ln2.forward(x + self.drop2.forward(self.ffn.forward(x)))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        batch, time, first_only = self._shape
         if self.pre_ln:
             d = dout + self.ln2.backward(self.ffn.backward(self.drop2.backward(dout)))
-            return d + self.ln1.backward(self.attn.backward(self.drop1.backward(d)))
-        d = self.ln2.backward(dout)
-        d = d + self.ffn.backward(self.drop2.backward(d))
-        d = self.ln1.backward(d)
-        return d + self.attn.backward(self.drop1.backward(d))
+            dx = self.ln1.backward(self.attn.backward(self.drop1.backward(d)))
+        else:
+            d = self.ln2.backward(dout)
+            d = d + self.ffn.backward(self.drop2.backward(d))
+            d = self.ln1.backward(d)
+            dx = self.attn.backward(self.drop1.backward(d))
+        if first_only:
+            dx.reshape(batch, time, -1)[:, 0] += d
+            return dx
+        return d + dx

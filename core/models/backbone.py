@@ -62,15 +62,17 @@ class TransformerBackbone:
         self.train(False)
 
     # -- trunk ----------------------------------------------------------------------------------
-    def forward_trunk(self, tokens: np.ndarray, pad_mask: np.ndarray | None) -> np.ndarray:
-        """tokens (B, T) → hidden states (B·T, d) after the last block (and final LN)."""
+    def forward_trunk(self, tokens: np.ndarray, pad_mask: np.ndarray | None, first_only: bool = False) -> np.ndarray:
+        """tokens (B, T) → hidden states (B·T, d) after the last block (and final LN); with ``first_only``
+        the last block computes position 0 only and this returns (B, d)."""
         batch, time = tokens.shape
         self._bt = (batch, time)
         x = self.embed.forward(tokens).astype(self.dtype, copy=False)
         x = self.drop.forward(self.pos.forward(x, batch, time))
         bias = attention_bias(pad_mask, time, self.causal, self.dtype)
-        for block in self.blocks:
-            x = block.forward(x, batch, time, bias)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block.forward(x, batch, time, bias, first_only and i == last)
         return self.ln_f.forward(x) if self.ln_f is not None else x
 
     def backward_trunk(self, dh: np.ndarray) -> None:

@@ -22,18 +22,24 @@ class TransformerEncoder(TransformerBackbone):
 
     def forward(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
         """tokens (B, T), pad_mask (B, T) True at real tokens → logits (B, num_classes)."""
-        batch, time = tokens.shape
-        h = self.forward_trunk(tokens, pad_mask)
-        self._h_shape = h.shape
-        return self.head.forward(h.reshape(batch, time, -1)[:, 0])
+        # Training computes the last layer at position 0 only (same result, ~⅓ fewer FLOPs); evaluation
+        # runs it in full so every layer's attention map is complete for inspection.
+        h = self.forward_trunk(tokens, pad_mask, first_only=self.training)
+        if not self.training:
+            batch, time = tokens.shape
+            h = h.reshape(batch, time, -1)[:, 0]
+        self._first_only = self.training
+        return self.head.forward(h)
 
     def backward(self, dlogits: np.ndarray) -> None:
         """Fill every parameter's gradient from dL/dlogits (B, num_classes)."""
-        batch, time = self._bt
         d_cls = self.head.backward(dlogits)
-        dh = np.zeros((batch, time, self.config.d_model), dtype=self.dtype)
-        dh[:, 0] = d_cls
-        self.backward_trunk(dh.reshape(batch * time, -1))
+        if not self._first_only:
+            batch, time = self._bt
+            dh = np.zeros((batch, time, self.config.d_model), dtype=self.dtype)
+            dh[:, 0] = d_cls
+            d_cls = dh.reshape(batch * time, -1)
+        self.backward_trunk(d_cls)
 
     def predict(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (B, num_classes), in evaluation mode."""

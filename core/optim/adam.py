@@ -33,25 +33,28 @@ class Adam(Optimizer):
 
     def _update(self, w: np.ndarray, g: np.ndarray) -> None:
         mask = self.params.decay_mask
-        if self.weight_decay and not self.decoupled:
-            g = g + self.weight_decay * w * mask
         m, v, tmp = self.state["m"], self.state["v"], self._tmp
         b1, b2, t = self.beta1, self.beta2, self.step_count
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
+        if self.weight_decay and not self.decoupled:
+            g = g + self.weight_decay * w * mask
+        if self.weight_decay and self.decoupled:
+            np.multiply(w, mask, out=tmp)
+            tmp *= self.lr * self.weight_decay
+            w -= tmp
+        # In place, no temporaries: m ← m + (1−β₁)(g − m),  v ← v + (1−β₂)(g² − v)
+        np.subtract(g, m, out=tmp)
+        tmp *= 1.0 - b1
+        m += tmp
         np.multiply(g, g, out=tmp)
+        tmp -= v
         tmp *= 1.0 - b2
         v += tmp
-        if self.weight_decay and self.decoupled:
-            w -= (self.lr * self.weight_decay) * w * mask
-        # w −= η/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε)
-        step_size = self.lr / (1.0 - b1**t)
+        # η·m̂/(√v̂ + ε) = η·√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε·√(1−β₂ᵗ)): bias corrections become scalars
+        c2 = np.sqrt(1.0 - b2**t)
         np.sqrt(v, out=tmp)
-        tmp /= np.sqrt(1.0 - b2**t)
-        tmp += self.eps
+        tmp += self.eps * c2
         np.divide(m, tmp, out=tmp)
-        tmp *= step_size
+        tmp *= self.lr * c2 / (1.0 - b1**t)
         w -= tmp
 
 
