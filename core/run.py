@@ -174,6 +174,18 @@ class Run:
         else:
             self.set_optimizer_option(edit["field"], edit["value"])
 
+    @classmethod
+    def replay(cls, config: RunConfig, edits: list[dict[str, Any]], steps: int) -> Run:
+        """Rebuild a run from its recipe: the seed fixes everything else, so applying the recorded edits
+        at their steps reproduces the original run bit for bit."""
+        run = cls(config)
+        pending = sorted(edits, key=lambda e: e["step"])
+        while run.step < steps and not run.finished:
+            while pending and pending[0]["step"] <= run.step:
+                run.apply_edit(pending.pop(0))
+            run.train_step()
+        return run
+
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, split: str = "val") -> EvalResult | None:
         data = {"train": self.train_split, "val": self.val_split, "test": self.test_split}.get(split)

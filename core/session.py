@@ -38,6 +38,7 @@ from core.events import (
     StepEvent,
 )
 from core.history import MetricHistory
+from core.inference import Prediction, predict
 from core.models.factory import Model
 from core.run import Run
 from core.trainer import StepMetrics
@@ -182,6 +183,11 @@ class TrainingSession:
         """A copy of the model with the current weights, for probes that must not disturb the run."""
         with self.lock:
             return self.run.clone_model()
+
+    def probe(self, texts: list[str], top_k: int = 5) -> list[Prediction]:
+        """Answers, probabilities and attention maps for typed expressions, on a copy of the current
+        weights (the run itself is not touched, so resuming continues exactly)."""
+        return predict(self.clone_model(), self.run.config.dataset.task, texts, top_k)
 
     # -- the worker -------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:

@@ -233,3 +233,45 @@ def test_history_stays_bounded_and_events_are_dropped_not_blocking() -> None:
     assert values[0] > values[-1]
     assert h.series["bad"].n_nonfinite == 100_000 // 7
     assert all(np.isfinite(h.points("bad")[1]))
+
+
+def test_a_run_is_reproduced_from_its_seed_and_edit_record() -> None:
+    s = _session()
+    try:
+        s.step(5)
+        s.settle()  # commands apply at the next step boundary, so wait for the steps to be taken
+        s.set_learning_rate(1e-3)
+        s.set_optimizer_option("weight_decay", 0.01)
+        s.step(7)
+        s.settle()
+        s.set_learning_rate(2e-3)
+        s.step(4)
+        s.settle()
+        record = list(s.run.edits)
+        assert [e["step"] for e in record] == [5, 5, 12]
+        replayed = Run.replay(s.run.config, record, steps=16)
+        assert np.array_equal(replayed.model.params.data, s.run.model.params.data)
+    finally:
+        s.close()
+
+
+def test_probe_answers_on_current_weights_without_disturbing_the_run() -> None:
+    expected_losses, _ = _losses_of_plain_loop(20)
+    s = _session()
+    try:
+        s.step(10)
+        s.settle()
+        before = s.run.model.params.data.copy()
+        (good, bad) = s.probe(["Max(3, 7, 2)", "Max(3, 7"])
+        assert good.error is None and good.truth == 7 and len(good.attention) == 1
+        assert good.attention[0].shape == (2, 8, 8) and np.allclose(good.attention[0].sum(-1), 1.0)
+        assert bad.error and "column" in bad.error
+        assert np.array_equal(s.run.model.params.data, before)
+        snap = s.parameter("blocks.0.attn.qkv.w")
+        assert snap.value.shape == (16, 48) and set(snap.optimizer_state) == {"m", "v"}
+        assert snap.last_update_ratio > 0
+        s.step(10)
+        s.settle()
+        assert [e.loss for e in s.drain() if isinstance(e, StepEvent)] == expected_losses
+    finally:
+        s.close()

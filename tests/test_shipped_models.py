@@ -1,0 +1,46 @@
+"""The trained models shipped in saved_models/ load, verify, and meet the accuracy targets on their
+held-out test expressions (regenerated from the seed in their config)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.checkpoint import default_models_dir, list_checkpoints, read_checkpoint
+from core.inference import predict
+
+SHIPPED = {"encoder-digits": 0.995, "decoder-0-99": 0.99}
+
+
+@pytest.fixture(autouse=True)
+def real_models_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMLEARN_MODELS", raising=False)
+
+
+@pytest.mark.parametrize(("name", "target"), SHIPPED.items())
+def test_shipped_model_meets_its_accuracy_target(name: str, target: float) -> None:
+    ck = read_checkpoint(name)
+    run, warnings = ck.build_run()
+    assert warnings == []  # the regenerated dataset is the one it was trained on
+    result = run.evaluate("test")
+    assert result is not None and result.n >= 1000
+    assert result.accuracy >= target, f"{name}: {result.accuracy:.4f} < {target}"
+    assert not set(run.test_split.texts) & set(run.train_split.texts)  # type: ignore[union-attr]
+
+
+def test_shipped_models_are_listed_with_their_metrics() -> None:
+    infos = {i.name: i for i in list_checkpoints(default_models_dir())}
+    for name, target in SHIPPED.items():
+        assert infos[name].error is None
+        assert infos[name].metrics["test_accuracy"] >= target
+
+
+@pytest.mark.parametrize(("name", "text", "answer"), [
+    ("encoder-digits", "Max(3, 7, 2)", 7),
+    ("encoder-digits", "second ( 4 , 1 , 8 )", 1),
+    ("decoder-0-99", "Max(31, 7, 95, 12)", 95),
+    ("decoder-0-99", "Last(42, 17)", 17),
+])
+def test_shipped_models_answer_typed_expressions(name: str, text: str, answer: int) -> None:
+    ck = read_checkpoint(name)
+    (result,) = predict(ck.build_model(), ck.config.dataset.task, [text])
+    assert result.error is None and result.answer == answer
