@@ -29,6 +29,7 @@ from core.expression import parse_expression
 from core.models import build_model
 from core.optim import build_optimizer, build_schedule
 from core.task import TaskConfig
+from core.threads import blas_threads, set_blas_threads
 from core.torch_mirror import build_torch_model, load_from_numpy, torch_available
 from core.trainer import Trainer
 from core.vocab import VOCAB
@@ -92,11 +93,11 @@ def _torch_stepper(trainer: Trainer, threads: int) -> Callable[[Batch], object] 
     return step
 
 
-def bench_training(train: EncodedSplit, batch_size: int, rounds: int, steps: int) -> None:
+def bench_training(train: EncodedSplit, batch_size: int, rounds: int, steps: int, threads: int) -> None:
     trainer = make_trainer()
     batches = _batches(train, batch_size, steps)
     np_step = trainer.train_step
-    torch_step = _torch_stepper(make_trainer(), threads=_threads())
+    torch_step = _torch_stepper(make_trainer(), threads=threads)
     for b in batches[:10]:  # warm-up
         np_step(b)
         if torch_step:
@@ -202,22 +203,23 @@ def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
           f"(overhead {100 * (se - lo) / lo:+.1f}%)", flush=True)
 
 
-def _threads() -> int:
-    return int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args(argv)
     rounds, steps = (1, 30) if args.quick else (4, 100)
-    print(f"llmlearn benchmark — numpy {np.__version__}, {_threads()} threads, reference encoder "
+    print(f"llmlearn benchmark — numpy {np.__version__}, {os.cpu_count()} cores, reference encoder "
           f"{reference_model_config().d_model}d × {reference_model_config().n_layers} layers", flush=True)
     data = generate_dataset(REFERENCE_DATA)
     train = encode_examples(data.train, REFERENCE_TASK, "encoder")
     test = encode_examples(data.test, REFERENCE_TASK, "encoder")
-    for batch_size in (32, 256):
-        bench_training(train, batch_size, rounds, steps if batch_size == 32 else steps // 4)
+    default_threads = blas_threads()
+    for threads in sorted({1, default_threads}, reverse=True):
+        set_blas_threads(threads)
+        print(f"-- {threads} BLAS thread(s) for NumPy, {threads} intra-op thread(s) for PyTorch", flush=True)
+        for batch_size in (32, 256):
+            bench_training(train, batch_size, rounds, steps if batch_size == 32 else steps // 4, threads)
+    set_blas_threads(default_threads)
     bench_inference(test)
     bench_session_overhead(steps=200 if args.quick else 600, rounds=1 if args.quick else 3)
     bench_time_to_accuracy(seeds=(0,) if args.quick else (0, 1, 2))

@@ -8,7 +8,7 @@ the position alone is enough to resume exactly where a run stopped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -23,6 +23,29 @@ from core.models.factory import Model
 from core.optim import build_optimizer, build_schedule
 from core.trainer import StepMetrics, Trainer
 from core.vocab import VOCAB
+
+#: settings that can change mid-run, with their allowed ranges (lo exclusive for lr)
+EDITABLE_OPTIONS: dict[str, tuple[float, float]] = {
+    "lr": (0.0, 10.0),
+    "weight_decay": (0.0, 1.0),
+    "clip_norm": (0.0, 1e6),
+    "momentum": (0.0, 0.999),
+    "beta1": (0.0, 0.9999),
+    "beta2": (0.0, 0.99999),
+}
+
+
+def check_option(name: str, value: Any) -> float:
+    """Validate a mid-run edit; returns the value as float or raises ConfigError saying what is wrong."""
+    if name not in EDITABLE_OPTIONS:
+        raise ConfigError(f"cannot change {name!r} mid-run (editable: {', '.join(EDITABLE_OPTIONS)})")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    lo, hi = EDITABLE_OPTIONS[name]
+    ok = (lo < value <= hi) if name == "lr" else (lo <= value <= hi)
+    if not ok:
+        raise ConfigError(f"{name} must be in {'(' if name == 'lr' else '['}{lo:g}, {hi:g}], got {value:g}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -145,28 +168,23 @@ class Run:
 
     # -- hyperparameters --------------------------------------------------------------------------
     def set_learning_rate(self, lr: float) -> None:
-        """From the next step on, train at ``lr`` (the schedule's shape is kept: its scale changes)."""
-        if not isinstance(lr, int | float) or not math.isfinite(lr) or not 0 < lr <= 10:
-            raise ConfigError(f"learning rate must be a number in (0, 10], got {lr!r}")
-        base = self.trainer.schedule(self.step)
-        self.trainer.lr_scale = lr / base if base > 0 else 1.0
-        self.edits.append({"step": self.step, "field": "lr", "value": float(lr)})
+        """From the next step on, train with base learning rate ``lr``: the schedule keeps its shape
+        (warm-up, decay) and is rescaled so its base rate is ``lr``. Recorded with the step."""
+        lr = check_option("lr", lr)
+        self.trainer.lr_scale = lr / self.trainer.schedule.base_lr
+        self.edits.append({"step": self.step, "field": "lr", "value": lr})
 
     def set_optimizer_option(self, name: str, value: float) -> None:
         """Edit weight_decay, clip_norm, momentum, beta1 or beta2 mid-run (recorded with the step)."""
-        check = replace(self.config.optimizer, **{name: value}) if name in OptimizerConfig.__dataclass_fields__ \
-            else None
-        if check is None or name not in ("weight_decay", "clip_norm", "momentum", "beta1", "beta2"):
-            raise ConfigError(f"cannot change {name!r} mid-run (editable: weight_decay, clip_norm, momentum, "
-                              "beta1, beta2, lr)")
+        value = check_option(name, value)
         opt = self.trainer.optimizer
         if name == "clip_norm":
-            self.trainer.clip_norm = float(value)
+            self.trainer.clip_norm = value
         elif hasattr(opt, name):
-            setattr(opt, name, float(value))
+            setattr(opt, name, value)
         else:
-            raise ConfigError(f"the {self.config.optimizer.name} optimizer has no {name!r}")
-        self.edits.append({"step": self.step, "field": name, "value": float(value)})
+            raise ConfigError(f"the {self.config.optimizer.name} optimizer has no {name!r} setting")
+        self.edits.append({"step": self.step, "field": name, "value": value})
 
     def apply_edit(self, edit: dict[str, Any]) -> None:
         if edit["field"] == "lr":

@@ -40,7 +40,7 @@ from core.events import (
 from core.history import MetricHistory
 from core.inference import Prediction, predict
 from core.models.factory import Model
-from core.run import Run
+from core.run import Run, check_option
 from core.trainer import StepMetrics
 
 #: Above this many unread events, step events are dropped (the history still has them); others never are.
@@ -142,12 +142,12 @@ class TrainingSession:
         self._send("stop")
 
     def set_learning_rate(self, lr: float) -> None:
-        if not isinstance(lr, int | float) or not math.isfinite(lr) or not 0 < lr <= 10:
-            raise ConfigError(f"learning rate must be a number in (0, 10], got {lr!r}")
-        self._send("edit", ("lr", float(lr)))
+        """Change the base learning rate from the next step on (see ``Run.set_learning_rate``)."""
+        self._send("edit", ("lr", check_option("lr", lr)))
 
     def set_optimizer_option(self, name: str, value: float) -> None:
-        self._send("edit", (name, value))
+        """Change weight_decay, clip_norm, momentum, beta1 or beta2 from the next step on."""
+        self._send("edit", (name, check_option(name, value)))
 
     def run_until(self, until: RunUntil) -> None:
         self._send("until", until)

@@ -212,7 +212,7 @@ def test_pace_limits_steps_per_second() -> None:
 
 def test_bad_commands_are_refused_with_clear_errors() -> None:
     s = TrainingSession(Run(tiny_config()))
-    with pytest.raises(ConfigError, match="learning rate"):
+    with pytest.raises(ConfigError, match="lr must be a finite number"):
         s.set_learning_rate(float("nan"))
     with pytest.raises(ConfigError, match="positive integer"):
         s.step(0)
