@@ -29,6 +29,7 @@ from core.report import build_report
 from core.run import Run, RunConfig
 from core.session import RunUntil, TrainingSession
 from core.task import TaskConfig
+from core.threads import set_blas_threads
 
 EXIT_USAGE = 2
 
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     g = t.add_argument_group("saving")
     g.add_argument("--out", metavar="NAME", help="checkpoint name in saved_models/ (default: derived from the task)")
     g.add_argument("--resume", metavar="NAME", help="continue a saved run (its config is used; --epochs extends it)")
+    t.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads for NumPy; 1 stays fast when other work shares the cores (see core/threads.py)")
     t.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
 
     e = sub.add_parser("eval", help="evaluate a saved model")
@@ -172,6 +175,9 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     warnings: list[str] = []
     checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
+    if a.threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {a.threads}")
+    set_blas_threads(a.threads)
     if a.resume:
         ck = read_checkpoint(a.resume)
         run, warnings = ck.build_run()
