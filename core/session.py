@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from core.checkpoint import checkpoint_dir, save_checkpoint
 from core.errors import ConfigError
 from core.evaluation import EvalResult
 from core.events import (
@@ -157,6 +158,12 @@ class TrainingSession:
             raise ConfigError(f"pace must be a positive number of steps per second, got {steps_per_second!r}")
         self._send("pace", steps_per_second)
 
+    def save(self, name: str, root: str | None = None) -> None:
+        """Save a checkpoint between steps; a ``CheckpointEvent`` (or an ``ErrorEvent``) reports the result.
+        The name is checked here, so a bad one fails at once in the caller's thread."""
+        checkpoint_dir(name, root)
+        self._send("save", (name, root))
+
     def request(self, fn: Callable[[Run], Any]) -> None:
         """Run ``fn(run)`` on the worker between steps (e.g. save a checkpoint); errors become events."""
         self._send("call", fn)
@@ -269,6 +276,12 @@ class TrainingSession:
             self._until_since = run.step
         elif name == "pace":
             self._pace = arg
+        elif name == "save":
+            ck_name, root = arg
+            metrics = {"val_accuracy": self.last_eval.accuracy if self.last_eval else None, "steps": run.step}
+            with self.lock:
+                path = save_checkpoint(run, ck_name, root, history=self.history.to_records(), metrics=metrics)
+            self._emit(CheckpointEvent(run.step, ck_name, str(path)))
         elif name == "call":
             with self.lock:
                 arg(run)
@@ -360,6 +373,7 @@ class TrainingSession:
 
     # -- convenience for non-UI callers -----------------------------------------------------------
     def checkpoint_event(self, name: str, path: str) -> None:
+        """Report a checkpoint saved by the caller itself (``save`` reports its own)."""
         self._emit(CheckpointEvent(self.run.step, name, path))
 
     def drain(self) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import ConfigError
+from core.errors import CheckpointError, ConfigError
 from core.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.run import Run
 from core.session import RunUntil, TrainingSession
@@ -273,5 +273,24 @@ def test_probe_answers_on_current_weights_without_disturbing_the_run() -> None:
         s.step(10)
         s.settle()
         assert [e.loss for e in s.drain() if isinstance(e, StepEvent)] == expected_losses
+    finally:
+        s.close()
+
+
+def test_save_between_steps_reports_a_checkpoint_event(models_dir) -> None:  # type: ignore[no-untyped-def]
+    from core.checkpoint import read_checkpoint
+    from core.events import CheckpointEvent
+
+    s = _session()
+    try:
+        s.step(4)
+        s.settle()
+        s.save("from-session")
+        s.settle()
+        events = [e for e in s.drain() if isinstance(e, CheckpointEvent)]
+        assert events and events[0].name == "from-session" and events[0].step == 4
+        assert read_checkpoint("from-session").state["step"] == 4
+        with pytest.raises(CheckpointError, match="invalid checkpoint name"):
+            s.save("../bad")
     finally:
         s.close()
