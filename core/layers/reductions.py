@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-_ONES: dict[tuple[int, str], np.ndarray] = {}
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
 def ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A cached read-only vector of ``n`` ones."""
-    key = (n, np.dtype(dtype).str)
+    """A cached read-only vector of ``n`` ones (looked up on every call: keep it cheap)."""
+    key = (n, dtype)
     vec = _ONES.get(key)
     if vec is None:
         vec = np.ones(n, dtype)
