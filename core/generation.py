@@ -13,14 +13,18 @@ only in how they pick yₜ from pₜ = softmax(zₜ), the distribution the model
   sharpens the distribution towards greedy, τ = 1 samples the model's own distribution, τ > 1
   flattens it. A seeded generator makes a draw reproducible;
 - **beam search**: keeps the ``beam_width`` prefixes of highest log P, expands each by every token
-  (all live beams in one batched forward per step), keeps the best ``beam_width`` expansions; a
-  prefix ending in [EOS] is finished. Since log P only falls as tokens are added, a live prefix
-  scoring below the best finished sequence can never overtake it and is dropped; the search ends when
-  none is left, and returns the best finished sequence. Width 1 is greedy decoding.
+  (all live beams in one batched forward per step), keeps the best ``beam_width`` expansions; one
+  ending in [EOS] is finished and leaves the beam. Since log P only falls as tokens are added, the
+  search stops once no live prefix outscores the best finished sequence, and returns that sequence.
+  Width 1 is greedy decoding.
 
-Beam search is still a heuristic: a prefix it prunes may have led to a better sequence, so (rarely)
-it can return a *lower* log-probability than greedy, whose path fell out of the beam. Every
-``GenerationResult`` reports the log-probability under the model at τ = 1, so strategies compare.
+Beam search is a heuristic: when ``beam_width`` other prefixes outscore the greedy prefix it drops out
+of the beam, and those prefixes may then end badly, so the textbook search can return a *lower*
+log-probability than greedy (rare here: none in 1,200 prompts to small trained and untrained test
+models, but ``tests/test_probing_generation.py`` builds a case). By default
+the greedy continuation rides along in the same batch as a fallback hypothesis, so "beam" is never
+worse than "greedy" in the probe; ``keep_greedy=False`` gives the textbook search. Every result
+reports its log-probability under the model at τ = 1, so strategies compare.
 
 The model runs in evaluation mode (dropout off) and its training flag is restored afterwards; its
 weights are never written. Each step re-runs the whole prefix (no key/value cache): answers are at
@@ -117,7 +121,7 @@ def _next_log_probs(model: TransformerDecoder, seqs: np.ndarray) -> np.ndarray:
     """Rows of equal length (B, L) → log pₜ of the token after each row, (B, V) in float64.
 
     One forward for the whole batch. Rows are unpadded (all have the same length), so no mask is
-    needed; log-softmax is z − max z − log Σ exp(z − max z), exact for any finite logits.
+    needed; log-softmax as z − max z − log Σ exp(z − max z), which cannot overflow.
     """
     logits = model.forward(seqs)[:, -1].astype(np.float64)
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -253,10 +257,10 @@ def beam_search(model: TransformerDecoder, prompt: Sequence[int], beam_width: in
     (s only falls as tokens are added, so none could overtake it — stopping then changes nothing).
 
     Plain beam search can end *below* greedy: when ``beam_width`` other prefixes outscore the greedy
-    prefix it falls out of the beam, and those prefixes may then end badly (common on undertrained
-    models, whose answers hesitate between one and two digits). With ``keep_greedy`` (the default)
-    the greedy continuation rides along as one more row of each step's batch and counts as a finished
-    hypothesis, so the result is never worse than greedy; ``keep_greedy=False`` is the textbook search.
+    prefix it falls out of the beam, and those prefixes may then end badly. With ``keep_greedy`` (the
+    default) the greedy continuation rides along as one more row of each step's batch and counts as a
+    hypothesis, so the result is never worse than a finished greedy sequence (up to float32 rounding,
+    which differs slightly with the batch size); ``keep_greedy=False`` is the textbook search.
 
     If nothing finishes within ``max_new_tokens``, the best unfinished prefix is returned with
     ``finished`` False. ``beams`` lists every finished hypothesis, then the unfinished ones, best first;

@@ -103,22 +103,25 @@ def _predict_decoder(model: TransformerDecoder, task: TaskConfig, results: list[
     prompts, lengths = _pad([[*r, VOCAB.sep_id] for r in rows])
     gen = model.generate(prompts, lengths, task.max_answer_tokens + 1, VOCAB.eos_id, VOCAB.pad_id)
     answers = decode_answers(gen.tokens)
+    generated = [[int(t) for t in gen.tokens[j, : gen.lengths[j]]] for j in range(len(rows))]
     # Attention over the whole sequence the model produced (prompt + answer), from one more forward.
-    full = [list(prompts[j, : lengths[j]]) + [t for t in gen.tokens[j] if t != VOCAB.pad_id] for j in range(len(rows))]
+    full = [[int(t) for t in prompts[j, : lengths[j]]] + generated[j] for j in range(len(rows))]
     tokens, full_len = _pad(full)
+    was_training = model.training
     model.eval()
-    model.forward(tokens)
-    maps = model.attention_maps()
-    model.train()
+    try:
+        model.forward(tokens)
+        maps = model.attention_maps()
+    finally:
+        model.train(was_training)
     for j, i in enumerate(valid):
         r = results[i]
         r.answer = int(answers[j]) if answers[j] >= 0 else None
-        chosen = [int(t) for t in gen.tokens[j] if t != VOCAB.pad_id]
-        p = gen.probs[j].astype(np.float64)
-        r.steps = [[(VOCAB.tokens[int(t)], float(p[s, t])) for t in np.argsort(-p[s])[:top_k]]
-                   for s in range(len(chosen))]
-        if r.answer is not None:  # probability of the generated sequence: Π P(token | prefix)
-            r.top = [(r.answer, float(np.prod([p[s, t] for s, t in enumerate(chosen)])))]
         r.tokens = VOCAB.decode(full[j])
         n = int(full_len[j])
         r.attention = [m[j, :, :n, :n].astype(np.float64) for m in maps]
+        p = gen.probs[j].astype(np.float64)
+        r.steps = [[(VOCAB.tokens[int(t)], float(p[s, t])) for t in np.argsort(-p[s])[:top_k]]
+                   for s in range(len(generated[j]))]
+        if r.answer is not None:  # probability of the generated sequence: Π P(token | prefix)
+            r.top = [(r.answer, float(np.prod([p[s, t] for s, t in enumerate(generated[j])])))]

@@ -208,3 +208,13 @@ def test_encoder_last_layer_shortcut_is_exact(norm: str) -> None:
     assert np.allclose(logits[0], logits[1], atol=1e-12, rtol=0)
     assert np.allclose(grads[0], grads[1], atol=1e-12, rtol=0)
     assert model.attention_maps()[-1].shape == (B, 2, T, T)  # eval mode keeps full maps
+
+
+def test_generation_reports_how_many_tokens_each_row_generated() -> None:
+    model = build_model(_small("decoder"), seed=0, dtype=np.float64)
+    assert isinstance(model, TransformerDecoder)
+    tokens, _ = _batch()
+    gen = model.generate(tokens, LENGTHS, max_new_tokens=3, eos_id=1)
+    for row, n in zip(gen.tokens, gen.lengths, strict=True):
+        assert 1 <= n <= 3
+        assert n == 3 or row[n - 1] == 1  # stopped early only at [EOS]

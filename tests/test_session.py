@@ -294,3 +294,12 @@ def test_save_between_steps_reports_a_checkpoint_event(models_dir) -> None:  # t
             s.save("../bad")
     finally:
         s.close()
+
+
+def test_predict_restores_the_decoder_mode() -> None:
+    from core.inference import predict
+
+    run = Run(tiny_config(kind="decoder"))
+    run.model.eval()
+    (r,) = predict(run.model, run.config.dataset.task, ["Max(12, 7)"])
+    assert not run.model.training and r.error is None and len(r.steps) >= 1

@@ -19,10 +19,12 @@ from core.models.backbone import TransformerBackbone
 @dataclass
 class Generation:
     """Greedy generation for a batch: ``tokens`` (B, max_new) padded with PAD after [EOS];
+    ``lengths`` (B,) how many of them were generated (a generated PAD is a token like any other);
     ``probs`` (B, max_new, V) the next-token distribution at each step."""
 
     tokens: np.ndarray
     probs: np.ndarray
+    lengths: np.ndarray
 
 
 class TransformerDecoder(TransformerBackbone):
@@ -64,6 +66,7 @@ class TransformerDecoder(TransformerBackbone):
             out = np.full((batch, max_new_tokens), pad_id, dtype=np.int64)
             probs = np.zeros((batch, max_new_tokens, self.config.vocab_size), dtype=self.dtype)
             done = np.zeros(batch, dtype=bool)
+            n_gen = np.zeros(batch, dtype=np.int64)
             for step in range(max_new_tokens):
                 logits = self.forward(buf[:, : int(lengths.max())])
                 p = softmax_probs(logits[rows, lengths - 1])
@@ -74,9 +77,10 @@ class TransformerDecoder(TransformerBackbone):
                 live = ~done
                 buf[rows[live], lengths[live]] = nxt[live]
                 lengths[live] += 1
+                n_gen[live] += 1
                 done |= nxt == eos_id
                 if done.all():
                     break
-            return Generation(out, probs)
+            return Generation(out, probs, n_gen)
         finally:
             self.train(was_training)
