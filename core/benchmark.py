@@ -183,13 +183,17 @@ def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
 
     config = RunConfig.create(REFERENCE_DATA, kind="encoder", epochs=100, d_model=64, n_layers=2, n_heads=4,
                               d_ff=256, optimizer=OptimizerConfig(lr=1e-3, batch_size=32))
-    loop_t, session_t = [], []
-    for _ in range(rounds):
+    loop_t: list[float] = []
+    session_t: list[float] = []
+
+    def plain() -> None:
         run = Run(config)
         t0 = time.perf_counter()
         for _ in range(steps):
             run.train_step()
         loop_t.append(time.perf_counter() - t0)
+
+    def threaded() -> None:
         session = TrainingSession(Run(config))
         session.start_thread()
         session.run_until(RunUntil(step=steps))
@@ -198,6 +202,10 @@ def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
         session.settle(timeout=600)
         session_t.append(time.perf_counter() - t0)
         session.close()
+
+    for r in range(rounds):  # alternate which goes first, so a trend in background load hits both
+        for fn in (plain, threaded) if r % 2 == 0 else (threaded, plain):
+            fn()
     lo, se = min(loop_t) / steps * 1e3, min(session_t) / steps * 1e3
     print(f"session     {steps} steps: plain loop {lo:.2f} ms/step, worker thread {se:.2f} ms/step "
           f"(overhead {100 * (se - lo) / lo:+.1f}%)", flush=True)
@@ -221,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_training(train, batch_size, rounds, steps if batch_size == 32 else steps // 4, threads)
     set_blas_threads(default_threads)
     bench_inference(test)
-    bench_session_overhead(steps=200 if args.quick else 600, rounds=1 if args.quick else 3)
+    bench_session_overhead(steps=200 if args.quick else 600, rounds=2 if args.quick else 6)
     bench_time_to_accuracy(seeds=(0,) if args.quick else (0, 1, 2))
 
 

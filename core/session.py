@@ -90,13 +90,13 @@ class TrainingSession:
         self._pace: float | None = None  # steps per second, None = full speed
         self._recent_loss: deque[float] = deque(maxlen=20)
         self._recent_grad: deque[float] = deque(maxlen=100)
-        self._prev_params: np.ndarray | None = None
         self._until_since = 0  # step at which the run-until condition was set
         self._last_eval_step = -1
         self._thread: threading.Thread | None = None
         self._count_lock = threading.Lock()
         self._sent = 0  # commands sent / handled, so ``settle`` knows when all have taken effect
         self._handled = 0
+        self._changed = threading.Condition()  # notified on every state change and handled command
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start_thread(self) -> None:
@@ -175,16 +175,17 @@ class TrainingSession:
 
     # -- inspection (any thread; consistent because the worker holds ``lock`` during a step) -----------
     def parameter(self, name: str) -> ParameterSnapshot:
+        """Copies of one parameter, its gradient and optimizer state, and the size of the last update
+        relative to the weights, ‖Δw‖/‖w‖ (the optimizer's own step, without decoupled weight decay)."""
         with self.lock:
             p = self.run.model.params[name]
+            opt = self.run.trainer.optimizer
             ratio = float("nan")
-            if self._prev_params is not None:
-                prev = self._prev_params[p.offset : p.offset + p.size]
-                w = p.value.ravel()
-                denom = float(np.linalg.norm(w))
-                ratio = float(np.linalg.norm(w - prev)) / denom if denom > 0 else float("nan")
-            return ParameterSnapshot(name, p.value.copy(), p.grad.copy(),
-                                     self.run.trainer.optimizer.state_for(name), ratio)
+            if opt.step_count > 0:
+                update = opt.last_update()[p.offset : p.offset + p.size]
+                denom = float(np.linalg.norm(p.value))
+                ratio = float(np.linalg.norm(update)) / denom if denom > 0 else float("nan")
+            return ParameterSnapshot(name, p.value.copy(), p.grad.copy(), opt.state_for(name), ratio)
 
     def clone_model(self) -> Model:
         """A copy of the model with the current weights, for probes that must not disturb the run."""
@@ -206,6 +207,11 @@ class TrainingSession:
     def _set_state(self, state: str, reason: str = "") -> None:
         self._state = state
         self._emit(StateEvent(state, self.run.step, reason))
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def _main(self) -> None:
         self._set_state("finished" if self.run.finished else "idle", "session opened")
@@ -248,6 +254,7 @@ class TrainingSession:
             return self._apply(name, arg)
         finally:
             self._handled += 1
+            self._notify()
 
     def _apply(self, name: str, arg: Any) -> bool:
         run = self.run
@@ -291,9 +298,6 @@ class TrainingSession:
         run = self.run
         epoch = run.epoch
         with self.lock:
-            if self._prev_params is None or self._prev_params.shape != run.model.params.data.shape:
-                self._prev_params = np.empty_like(run.model.params.data)
-            self._prev_params[...] = run.model.params.data
             t0 = time.perf_counter()
             batch = run.next_batch()
             m = run.trainer.train_step(batch)
@@ -387,21 +391,23 @@ class TrainingSession:
 
     def settle(self, timeout: float = 60.0) -> str:
         """Block until every command sent so far has taken effect and the worker is not running
-        (for scripts and tests); returns the state."""
-        deadline = time.monotonic() + timeout
-        while self._handled < self._sent or self._state == "running":
-            if not self.alive:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"session still {self._state!r} after {timeout} s")
-            time.sleep(0.002)
-        return self._state
+        (for scripts and tests; never call it on a UI event loop); returns the state."""
+        return self._wait(lambda: self._handled >= self._sent and self._state != "running", timeout)
 
     def wait_for_state(self, *states: str, timeout: float = 30.0) -> str:
         """Block until the session is in one of ``states`` (for scripts and tests); returns it."""
+        return self._wait(lambda: self._state in states, timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> str:
+        # Sleeps on a condition the worker notifies, rather than polling: a polling thread would take
+        # the GIL from the worker every few milliseconds and slow training down.
         deadline = time.monotonic() + timeout
-        while self._state not in states:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"session still {self._state!r} after {timeout} s (waiting for {states})")
-            time.sleep(0.002)
+        with self._changed:
+            while not done():
+                if not self.alive and self._thread is not None:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"session still {self._state!r} after {timeout} s")
+                self._changed.wait(min(left, 0.5))
         return self._state

@@ -129,3 +129,12 @@ def test_factories_follow_the_config() -> None:
 def test_optimizer_config_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         OptimizerConfig(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_last_update_is_the_step_taken(cls: type) -> None:
+    s = _store()
+    before = s.data.copy()
+    opt = cls(s, lr=0.05)
+    opt.step()
+    assert np.allclose(before - s.data, opt.last_update())

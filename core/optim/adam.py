@@ -29,7 +29,7 @@ class Adam(Optimizer):
     ):
         super().__init__(params, lr, weight_decay)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self._tmp = np.empty_like(params.data)
+        self._tmp = np.zeros_like(params.data)
 
     def _update(self, w: np.ndarray, g: np.ndarray) -> None:
         mask = self.params.decay_mask
@@ -56,6 +56,9 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr * c2 / (1.0 - b1**t)
         w -= tmp
+
+    def last_update(self) -> np.ndarray:
+        return self._tmp
 
 
 class AdamW(Adam):

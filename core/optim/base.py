@@ -30,6 +30,11 @@ class Optimizer:
     def _update(self, w: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
+    def last_update(self) -> np.ndarray:
+        """The flat step the last ``step()`` subtracted from the weights (a view; valid until the next
+        step). Kept by each optimizer in a buffer it reuses, so recording it costs nothing."""
+        raise NotImplementedError
+
     def state_for(self, name: str) -> dict[str, np.ndarray]:
         """Copies of this optimizer's state for one named parameter (for the inspector)."""
         p = self.params[name]

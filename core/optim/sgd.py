@@ -16,6 +16,7 @@ class SGD(Optimizer):
     def __init__(self, params: ParameterStore, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(params, lr, weight_decay)
         self.momentum = float(momentum)
+        self._update_buf = np.zeros_like(params.data)
 
     def _update(self, w: np.ndarray, g: np.ndarray) -> None:
         if self.weight_decay:
@@ -23,4 +24,8 @@ class SGD(Optimizer):
         v = self.state["velocity"]
         v *= self.momentum
         v += g
-        w -= self.lr * v
+        np.multiply(v, self.lr, out=self._update_buf)
+        w -= self._update_buf
+
+    def last_update(self) -> np.ndarray:
+        return self._update_buf
