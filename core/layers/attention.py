@@ -14,6 +14,8 @@ Backward, upstream G = dL/dy:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from core.layers.linear import Linear
@@ -48,7 +50,7 @@ class MultiHeadSelfAttention:
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
         self.qkv = Linear(store, f"{name}.qkv", d_model, 3 * d_model, rng)
         self.out = Linear(store, f"{name}.out", d_model, d_model, rng)
-        self.scale = 1.0 / np.sqrt(self.d_head)
+        self.scale = 1.0 / math.sqrt(self.d_head)  # a Python float: an np.float64 would upcast float32 work
         self.attn_weights: np.ndarray | None = None  # (B, H, T, T) of the last forward
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, bool] | None = None
 

@@ -8,6 +8,8 @@ Adam adds weight decay to the gradient (L2: g ← g + λw); AdamW decays the wei
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from core.optim.base import Optimizer
@@ -50,7 +52,7 @@ class Adam(Optimizer):
         tmp *= 1.0 - b2
         v += tmp
         # η·m̂/(√v̂ + ε) = η·√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε·√(1−β₂ᵗ)): bias corrections become scalars
-        c2 = np.sqrt(1.0 - b2**t)
+        c2 = math.sqrt(1.0 - b2**t)  # Python floats: NumPy scalars would make float32 passes run in float64
         np.sqrt(v, out=tmp)
         tmp += self.eps * c2
         np.divide(m, tmp, out=tmp)
