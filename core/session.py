@@ -243,18 +243,24 @@ class TrainingSession:
                 self._one_step()
                 if self._pace is not None:
                     next_time = max(next_time + 1.0 / self._pace, time.perf_counter() - 1.0)
-            except Exception as exc:
-                self._budget = 0
-                self._emit(ErrorEvent(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-                self._set_state("paused", f"error: {exc}")
+            except Exception as exc:  # the worker must survive and report anything
+                self._report_error(exc)
 
     def _handle(self, name: str, arg: Any) -> bool:
         """Apply one command; True means the worker should exit."""
         try:
             return self._apply(name, arg)
+        except Exception as exc:  # reported before the command counts as handled
+            self._report_error(exc)
+            return False
         finally:
             self._handled += 1
             self._notify()
+
+    def _report_error(self, exc: Exception) -> None:
+        self._budget = 0
+        self._emit(ErrorEvent(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        self._set_state("paused", f"error: {exc}")
 
     def _apply(self, name: str, arg: Any) -> bool:
         run = self.run

@@ -4,7 +4,9 @@
     workbench eval    NAME [--split test]
     workbench predict NAME "Max(3, 7, 2)" …      (or one expression per line on stdin)
     workbench models
-Every command takes ``--json``. User errors print one line (``error: …``) and exit with status 2.
+    workbench [app] [--no-mouse]                 the interactive Textual workbench (the default)
+    workbench serve [--host localhost] [--port 8000]   the same app in a browser (textual-serve)
+The headless commands take ``--json``. User errors print one line (``error: …``) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import shlex
 import signal
 import sys
 import time
@@ -102,7 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list saved models")
     m.add_argument("--json", action="store_true")
 
-    sub.add_parser("app", help="open the interactive workbench (the default)")
+    ap = sub.add_parser("app", help="open the interactive workbench (the default)")
+    ap.add_argument("--no-mouse", action="store_true",
+                    help="do not capture the mouse (the terminal keeps its own selection; everything has a key)")
+
+    sv = sub.add_parser("serve", help="serve the interactive workbench in a web browser (textual-serve)")
+    sv.add_argument("--host", default="localhost",
+                    help="address to listen on; there is no authentication, so keep the default unless the "
+                         "network is trusted")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--public-url", default=None, help="URL the browser uses, when behind a proxy or tunnel")
     return p
 
 
@@ -343,13 +355,32 @@ def cmd_models(a: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_app() -> int:
+def cmd_app(mouse: bool = True) -> int:
     try:
-        from workbench.app import run_app  # type: ignore[import-not-found]
-    except ImportError:
-        raise CLIError("the interactive workbench is not part of this version yet; use 'workbench train', "
-                       "'eval', 'predict' or 'models' (see 'workbench --help')") from None
-    return int(run_app() or 0)
+        from workbench.app import run_app
+    except ImportError as exc:
+        raise CLIError(f"the interactive workbench needs its UI dependencies ({exc}); reinstall with "
+                       "pip install -e . (or use 'workbench train', 'eval', 'predict', 'models')") from None
+    return int(run_app(mouse=mouse) or 0)
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def cmd_serve(a: argparse.Namespace, err: TextIO) -> int:
+    """Serve the app over HTTP: each browser connection runs its own ``workbench app`` process."""
+    try:
+        from textual_serve.server import Server
+    except ImportError as exc:
+        raise CLIError(f"'workbench serve' needs textual-serve ({exc})") from None
+    if not 1 <= a.port <= 65535:
+        raise CLIError(f"--port must be between 1 and 65535, got {a.port}")
+    if a.host not in LOOPBACK:
+        err.write(f"warning: serving on {a.host}: textual-serve has no authentication, anyone who can reach "
+                  f"{a.host}:{a.port} can use the workbench (and write to saved_models/)\n")
+    command = f"{shlex.quote(sys.executable)} -m workbench app"
+    Server(command, host=a.host, port=a.port, title="llmlearn workbench", public_url=a.public_url).serve()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
@@ -362,7 +393,9 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
     try:
         if a.command in (None, "app"):
-            return cmd_app()
+            return cmd_app(mouse=not getattr(a, "no_mouse", False))
+        if a.command == "serve":
+            return cmd_serve(a, err)
         if a.command == "train":
             return cmd_train(a, out, err)
         if a.command == "eval":

@@ -1,0 +1,93 @@
+"""Helpers for the Pilot tests of the Textual workbench: tiny settings and polling without blocking.
+
+While training runs the CPU is never idle, so ``pilot.press`` (which waits for idleness) would take
+seconds: these helpers poll with ``pilot.pause(delay)`` and drive running sessions with ``run_action``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from workbench.app import WorkbenchApp
+
+
+@pytest.fixture(autouse=True)
+def isolated_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Checkpoints of the app tests go to a temporary directory, never to saved_models/ (each app test
+    module imports this autouse fixture)."""
+    d = tmp_path / "models"
+    monkeypatch.setenv("LLMLEARN_MODELS", str(d))
+    return d
+
+
+def models_path() -> Path:
+    """Where the app saves checkpoints in this test."""
+    return Path(os.environ["LLMLEARN_MODELS"])
+
+
+TINY_DATASET = {"n_train": "320", "n_val": "64", "n_test": "64"}
+TINY_MODEL = {"d_model": "16", "n_layers": "1", "n_heads": "2", "d_ff": "32", "epochs": "3", "lr": "0.003"}
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], object], timeout: float = 15.0,
+                   what: str = "condition") -> None:
+    """Poll ``predicate`` every 20 ms (letting the app run) until it is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def wait_for_screen(pilot: Pilot[int], screen_type: type) -> None:
+    """Wait until a pushed screen of ``screen_type`` is on top and mounted (its widgets exist)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted,
+                   what=screen_type.__name__)
+
+
+async def set_value(pilot: Pilot[int], selector: str, value: str) -> None:
+    pilot.app.query_one(selector, Input).value = value
+    # Let the Changed message be handled; waiting for idleness only works while nothing trains.
+    await (pilot.pause(0.05) if pilot.app.training.state == "running" else pilot.pause())
+
+
+async def tiny_settings(pilot: Pilot[int], **overrides: str) -> None:
+    """Small dataset and model in the forms, so a run takes milliseconds per step."""
+    app = pilot.app
+    for key, value in TINY_DATASET.items():
+        app.query_one(f"#ds-{key}", Input).value = overrides.pop(key, value)
+    for key, value in TINY_MODEL.items():
+        app.query_one(f"#cfg-{key}", Input).value = overrides.pop(key, value)
+    for key, value in overrides.items():
+        app.query_one(f"#cfg-{key}", Input).value = value
+    await pilot.pause()
+
+
+def step_of(app: WorkbenchApp) -> int:
+    s = app.training.session
+    return -1 if s is None else s.run.step
+
+
+def static_text(app: WorkbenchApp, selector: str) -> str:
+    """The plain text a Static currently shows (what the user reads), without line wrapping."""
+    from rich.console import Console
+    from rich.text import Text
+    from textual.content import Content
+    from textual.widgets import Static
+
+    content = app.screen.query_one(selector, Static).content
+    if isinstance(content, str):
+        return Text.from_markup(content).plain
+    if isinstance(content, Text | Content):
+        return content.plain
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()

@@ -1,0 +1,175 @@
+"""Where the Inference and Inspector panes get a model to probe: the live run, or a saved checkpoint.
+
+A pane never reads the training run's model directly. It asks a ``ModelSource`` for a *copy*:
+
+* ``SessionModelSource`` copies the live run's weights (``TrainingSession.clone_model``, taken under the
+  session lock) — and only while the run is not training (idle, paused, finished or stopped). While it
+  runs, ``live()`` returns the reason instead ("training is running — pause it …"), so a probe can never
+  mix the weights of two steps, and never slows the training thread down with forwards of its own.
+* ``CheckpointModelSource`` reads a checkpoint from ``saved_models/`` once (verifying its checksums) and
+  builds a fresh model from it for each call.
+
+Both are called from thread workers (reading a checkpoint or waiting for the session lock must not
+block the event loop). ``live()`` never raises for a problem a user can cause: it returns a one-line
+reason string instead. ``evaluation_split(name)`` gives the encoded split an evaluation report runs on
+(the live run's own, or the checkpoint's dataset regenerated from its seed — a second or so for 100k
+examples).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from core.batching import EncodedSplit, encode_examples
+from core.checkpoint import Checkpoint, read_checkpoint
+from core.dataset import Dataset, generate_dataset
+from core.errors import LLMLearnError
+from core.models.factory import Model
+from core.session import TrainingSession
+from core.task import TaskConfig
+
+LIVE = "live"  # the picker value of the live run; checkpoints are "ck:NAME"
+CHECKPOINT_PREFIX = "ck:"
+SPLITS = ("test", "val", "train")
+
+NO_RUN = "no training run yet — start one in the Training pane (F3, F6), or pick a saved model"
+RUNNING = "training is running — pause it (F6) to probe the live weights, or pick a saved model"
+
+
+class ProbeModel(NamedTuple):
+    """A model copy the caller owns (its forwards disturb nothing else), the task it answers, a label."""
+
+    model: Model
+    task: TaskConfig
+    label: str
+
+    @property
+    def kind(self) -> str:
+        return self.model.config.kind
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """What a probing pane asks for a model. Both methods may block: call them from a thread worker."""
+
+    def live(self) -> ProbeModel | str:
+        """A copy of the model to probe, or the reason there is none right now."""
+        ...
+
+    def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
+        """The encoded ``name`` split ("train", "val" or "test") to evaluate on, or why there is none."""
+        ...
+
+
+class SessionModelSource:
+    """The live run of whatever session ``get_session()`` returns (the app's current one, or None)."""
+
+    def __init__(self, get_session: Callable[[], TrainingSession | None]) -> None:
+        self.get_session = get_session
+
+    def session(self) -> TrainingSession | None:
+        try:
+            return self.get_session()
+        except Exception:  # a getter of a half-built app: treat as "no run"
+            return None
+
+    def unavailable(self) -> str | None:
+        """Why the live weights cannot be probed now (None when they can)."""
+        s = self.session()
+        if s is None:
+            return NO_RUN
+        if s.state == "running":
+            return RUNNING
+        return None
+
+    def live(self) -> ProbeModel | str:
+        reason = self.unavailable()
+        if reason:
+            return reason
+        s = self.session()
+        assert s is not None
+        # A copy taken under the session lock: consistent even if the run resumed a moment ago.
+        model = s.clone_model()
+        return ProbeModel(model, s.run.config.dataset.task, f"live run · step {s.run.step:,} · {s.state}")
+
+    def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
+        s = self.session()
+        if s is None:
+            return NO_RUN
+        split = {"train": s.run.train_split, "val": s.run.val_split, "test": s.run.test_split}.get(name)
+        return split if split is not None else f"the live run has no {name} split"
+
+
+class CheckpointModelSource:
+    """Checkpoint ``name`` (read once, verified; every ``live()`` builds a fresh model from it)."""
+
+    def __init__(self, name: str, root: str | None = None) -> None:
+        self.name = name
+        self.root = root
+        self._lock = threading.Lock()
+        self._checkpoint: Checkpoint | None = None
+        self._dataset: Dataset | None = None
+
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint, read on first use; raises ``LLMLearnError`` (e.g. ``CheckpointError``)."""
+        with self._lock:
+            if self._checkpoint is None:
+                self._checkpoint = read_checkpoint(self.name, self.root)
+            return self._checkpoint
+
+    def live(self) -> ProbeModel | str:
+        try:
+            ck = self.checkpoint()
+            model = ck.build_model()
+        except LLMLearnError as exc:
+            return f"cannot load {self.name}: {exc}"
+        return ProbeModel(model, ck.config.dataset.task, f"{self.name} · step {int(ck.state.get('step', 0)):,}")
+
+    def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
+        if name not in SPLITS:
+            return f"unknown split {name!r} (train, val or test)"
+        try:
+            ck = self.checkpoint()
+            with self._lock:
+                if self._dataset is None:
+                    self._dataset = generate_dataset(ck.config.dataset)  # same seed → the same data
+                dataset = self._dataset
+            examples = dataset.split(name)
+            if not examples:
+                return f"{self.name} has no {name} split"
+            return encode_examples(examples, ck.config.dataset.task, ck.config.model.kind)
+        except LLMLearnError as exc:
+            return f"cannot build the {name} split of {self.name}: {exc}"
+
+
+class FixedModelSource:
+    """A given model (tests, scripts): every ``live()`` returns a fresh copy of its weights."""
+
+    def __init__(self, model: Model, task: TaskConfig, label: str = "model",
+                 splits: dict[str, EncodedSplit] | None = None) -> None:
+        self.model = model
+        self.task = task
+        self.label = label
+        self.splits = splits or {}
+
+    def live(self) -> ProbeModel | str:
+        from core.models.factory import build_model
+
+        copy = build_model(self.model.config, seed=self.model.seed)
+        copy.params.data[...] = self.model.params.data
+        copy.eval()
+        return ProbeModel(copy, self.task, self.label)
+
+    def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
+        split = self.splits.get(name)
+        return split if split is not None else f"{self.label} has no {name} split"
+
+
+def source_for(choice: str, live: ModelSource | None, root: str | None = None) -> ModelSource:
+    """The source a picker value names: ``LIVE`` → ``live`` (or a source with no run), ``ck:NAME`` → that
+    checkpoint."""
+    if choice.startswith(CHECKPOINT_PREFIX):
+        return CheckpointModelSource(choice[len(CHECKPOINT_PREFIX):], root)
+    return live if live is not None else SessionModelSource(lambda: None)

@@ -1,0 +1,408 @@
+"""The Dataset pane: choose a task and split sizes, generate (in a thread), inspect, save and load.
+
+The dataset shown here is the one the next training run uses (``app.dataset``). Generation and file I/O
+run in thread workers so the UI stays live for million-example sets; the generator's progress callback
+only stores numbers that a UI timer turns into the ProgressBar (it never touches a widget).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Container, Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from core.dataset import (
+    MAX_HELD_OUT,
+    MAX_TRAIN,
+    SPLIT_NAMES,
+    Dataset,
+    DatasetConfig,
+    generate_dataset,
+    load_dataset,
+    save_dataset,
+)
+from core.errors import LLMLearnError
+from core.operations import MAX_ARGS, OPERATIONS
+from core.task import MAX_DEPTH, TaskConfig
+from workbench.widgets.form import FieldRow, FieldSpec, field_for_message, read_fields
+
+SAMPLE_ROWS = 12
+BAR_WIDTH = 18
+
+DATASET_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("max_value", "numbers", "choice", 9, choices=(("0–9", 9), ("0–99", 99)),
+              tooltip="Numbers in the expressions go from 0 to this (answers too)."),
+    FieldSpec("min_args", "min args", "int", 3, 1, MAX_ARGS, tooltip="Fewest arguments per expression."),
+    FieldSpec("max_args", "max args", "int", 3, 1, MAX_ARGS, tooltip="Most arguments per expression."),
+    FieldSpec("max_depth", "nesting", "choice", 1, choices=tuple((str(d), d) for d in range(1, MAX_DEPTH + 1)),
+              tooltip="1 = flat; 2–3 let arguments be expressions themselves."),
+    FieldSpec("n_train", "train", "int", 10_000, 1, MAX_TRAIN, tooltip="Training examples (drawn with replacement)."),
+    FieldSpec("n_val", "validation", "int", 1_000, 0, MAX_HELD_OUT, tooltip="Distinct held-out examples."),
+    FieldSpec("n_test", "test", "int", 1_000, 0, MAX_HELD_OUT, tooltip="Distinct held-out examples."),
+    FieldSpec("seed", "seed", "int", 0, 0, 2**63 - 1, tooltip="The same config and seed give the same dataset."),
+)
+OPS_KEY = "operations"
+
+
+class _CancelledError(Exception):
+    """Raised inside the progress callback to abandon a generation the user replaced."""
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """Everything the pane shows about a dataset, computed in the worker (stats of a 1M split take a while)."""
+
+    by_split: dict[str, dict[str, Any]]
+    seconds: float = 0.0
+
+
+def compute_stats(dataset: Dataset) -> DatasetStats:
+    return DatasetStats({name: dataset.stats(name) for name in SPLIT_NAMES})
+
+
+def bar_chart(counts: dict[Any, int], width: int = BAR_WIDTH, label_width: int = 7) -> Text:
+    """A text histogram: one line per key with a proportional bar, the count and the share."""
+    total = sum(counts.values()) or 1
+    peak = max(counts.values(), default=0) or 1
+    text = Text()
+    blocks = " ▏▎▍▌▋▊▉█"
+    for i, (key, n) in enumerate(counts.items()):
+        eighths = round(n / peak * width * 8)
+        bar = "█" * (eighths // 8) + (blocks[eighths % 8] if eighths % 8 else "")
+        if i:
+            text.append("\n")
+        text.append(f"{key!s:>{label_width}} ", style="bold")
+        text.append(f"{bar:<{width}}", style="cyan")
+        text.append(f" {n:>9,} {n / total:6.1%}", style="dim")
+    return text
+
+
+class DatasetPane(Container):
+    """Task form + generate/save/load on the left; samples and distributions of the dataset on the right."""
+
+    class DatasetChanged(Message):
+        """A dataset was generated or loaded: the next training run will use it."""
+
+        def __init__(self, dataset: Dataset) -> None:
+            super().__init__()
+            self.dataset = dataset
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.dataset: Dataset | None = None
+        self.stats: DatasetStats | None = None
+        self.generating = False
+        self._progress: tuple[int, int] = (0, 0)
+        self._progress_timer: Timer | None = None
+        self._rows: list[FieldRow] = []
+        self._validate_pending = False
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="dataset-body"):
+            with VerticalScroll(id="dataset-form", classes="form"):
+                yield Static("", id="dataset-config-status")
+                yield Static("Task", classes="section-title")
+                yield Label("operations", classes="field-label")
+                with Vertical(id="ops-row", classes="field-row"):
+                    with Grid(id="ops"):
+                        for op in OPERATIONS:
+                            yield Checkbox(op, value=True, compact=True, id=f"op-{op}")
+                    yield Static("", classes="field-error")
+                for spec in DATASET_FIELDS[:4]:
+                    yield FieldRow(spec, "ds")
+                yield Static("Splits", classes="section-title")
+                for spec in DATASET_FIELDS[4:]:
+                    yield FieldRow(spec, "ds")
+                with Horizontal(classes="button-row"):
+                    yield Button("Generate", id="generate", variant="primary", compact=True,
+                                 tooltip="Generate the dataset (ctrl+g)")
+                yield ProgressBar(total=1, id="gen-progress", show_eta=False)
+                yield Static("File", classes="section-title")
+                yield Input(placeholder="path, e.g. data/max-task.json", id="dataset-path", compact=True)
+                with Horizontal(classes="button-row"):
+                    yield Button("Save", id="dataset-save", compact=True)
+                    yield Button("Load", id="dataset-load", compact=True)
+                yield Static("", id="dataset-message")
+            with VerticalScroll(id="dataset-view"):
+                yield Static("No dataset yet: set the task on the left and press Generate (ctrl+g).",
+                             id="dataset-summary")
+                with Horizontal(id="split-row"):
+                    yield Label("split ", classes="field-label")
+                    yield Select([(s, s) for s in SPLIT_NAMES], value="train", allow_blank=False, compact=True,
+                                 id="split-select")
+                yield DataTable(id="samples", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="stats-ops", classes="stats")
+                yield Static("", id="stats-args", classes="stats")
+                yield Static("", id="stats-lengths", classes="stats")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#samples", DataTable)
+        table.add_columns("#", "expression", "answer", "tokens")
+        self.query_one("#gen-progress", ProgressBar).display = False
+        self.validate_form()
+
+    # -- the form ---------------------------------------------------------------------------------------
+    @property
+    def rows(self) -> list[FieldRow]:
+        if not self._rows:
+            self._rows = list(self.query(FieldRow))  # cached: queries are not free
+        return self._rows
+
+    def row(self, key: str) -> FieldRow:
+        return self.query_one(f"#ds-{key}-row", FieldRow)
+
+    def selected_operations(self) -> tuple[str, ...]:
+        return tuple(op for op in OPERATIONS if self.query_one(f"#op-{op}", Checkbox).value)
+
+    def validate_form(self) -> DatasetConfig | None:
+        """Check every field and the core's rules; show each reason at its field. The config, or None."""
+        values, errors = read_fields(self.rows)
+        ops = self.selected_operations()
+        config: DatasetConfig | None = None
+        form_error = ""
+        if not ops:
+            errors[OPS_KEY] = "choose at least one operation"
+        if not errors:
+            try:
+                task = TaskConfig(operations=ops, max_value=values["max_value"], min_args=values["min_args"],
+                                  max_args=values["max_args"], max_depth=values["max_depth"])
+                config = DatasetConfig(task, values["n_train"], values["n_val"], values["n_test"], values["seed"])
+            except LLMLearnError as exc:
+                key = field_for_message(str(exc), DATASET_FIELDS) or (OPS_KEY if "operation" in str(exc) else None)
+                if key:
+                    errors[key] = str(exc)
+                form_error = str(exc)
+        for row in self.rows:
+            row.set_error(errors.get(row.spec.key))
+        ops_row = self.query_one("#ops-row")
+        ops_row.query_one(".field-error", Static).update(f"↳ {errors[OPS_KEY]}" if OPS_KEY in errors else "")
+        ops_row.set_class(OPS_KEY in errors, "-error")
+        status = self.query_one("#dataset-config-status", Static)
+        if config is not None:
+            note = ""
+            if self.dataset is not None and self.dataset.config != config:
+                note = "\n[b]changed[/] since the shown dataset — Generate to apply"
+            status.update(f"[green]✓[/] {config.task.describe()}{note}")
+            status.set_classes("ok")
+        else:
+            n = len(errors)
+            status.update(form_error or f"✗ {n} field{'s' if n != 1 else ''} to fix")
+            status.set_classes("error")
+        return config
+
+    def read_config(self) -> DatasetConfig | None:
+        return self.validate_form()
+
+    def set_form(self, config: DatasetConfig) -> None:
+        """Show ``config`` in the form (after loading a dataset or a checkpoint)."""
+        task = config.task
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            for op in OPERATIONS:
+                self.query_one(f"#op-{op}", Checkbox).value = op in task.operations
+            values = {"max_value": task.max_value, "min_args": task.min_args, "max_args": task.max_args,
+                      "max_depth": task.max_depth, "n_train": config.n_train, "n_val": config.n_val,
+                      "n_test": config.n_test, "seed": config.seed}
+            for key, value in values.items():
+                self.row(key).set_value(value)
+        self.validate_form()
+
+    @on(Input.Changed, "#dataset-form Input")
+    @on(Select.Changed, "#dataset-form Select")
+    @on(Checkbox.Changed)
+    def _form_changed(self, event: Message) -> None:
+        if isinstance(event, Input.Changed) and event.input.id == "dataset-path":
+            return
+        # Once per refresh, however many fields changed (every Input posts Changed when mounted).
+        if not self._validate_pending:
+            self._validate_pending = True
+            self.call_after_refresh(self._validate_later)
+
+    def _validate_later(self) -> None:
+        self._validate_pending = False
+        self.validate_form()
+        self.app.call_later(self._tell_training)
+
+    def _tell_training(self) -> None:
+        """The training form validates against this form's dataset while no dataset is generated."""
+        if getattr(self.app, "dataset", None) is None:
+            for training in self.app.query("#training-pane"):
+                training.validate_form()  # type: ignore[attr-defined]
+
+    # -- generation ------------------------------------------------------------------------------------
+    def generate(self) -> bool:
+        """Start generating the dataset the form describes (replacing a generation in progress)."""
+        config = self.validate_form()
+        if config is None:
+            self.show_message("Fix the highlighted fields first.", error=True)
+            return False
+        self.generating = True
+        self._progress = (0, config.n_train + config.n_val + config.n_test)
+        bar = self.query_one("#gen-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=self._progress[1], progress=0)
+        if self._progress_timer is None:
+            self._progress_timer = self.set_interval(0.1, self._show_progress)
+        self.show_message(f"Generating {config.n_train + config.n_val + config.n_test:,} examples…")
+        self._generate(config)
+        return True
+
+    def _show_progress(self) -> None:
+        done, total = self._progress
+        self.query_one("#gen-progress", ProgressBar).update(total=max(total, 1), progress=done)
+
+    def _stop_progress(self) -> None:
+        self.generating = False
+        if self._progress_timer is not None:
+            self._progress_timer.stop()
+            self._progress_timer = None
+        self.query_one("#gen-progress", ProgressBar).display = False
+
+    @work(thread=True, exclusive=True, group="dataset", exit_on_error=False)
+    def _generate(self, config: DatasetConfig) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise _CancelledError
+            self._progress = (done, total)
+
+        t0 = time.perf_counter()
+        try:
+            dataset = generate_dataset(config, progress)
+            stats = compute_stats(dataset)
+        except _CancelledError:
+            return
+        except LLMLearnError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        if not worker.is_cancelled:
+            elapsed = time.perf_counter() - t0
+            n = config.n_train + config.n_val + config.n_test
+            message = f"Generated {n:,} examples in {elapsed:.1f} s."
+            self.app.call_from_thread(self.show_dataset, dataset, stats, message)
+
+    def _failed(self, message: str) -> None:
+        self._stop_progress()
+        key = field_for_message(message, DATASET_FIELDS)
+        if key:
+            self.row(key).set_error(message)
+        self.show_message(message, error=True)
+
+    # -- showing a dataset ---------------------------------------------------------------------------
+    def show_dataset(self, dataset: Dataset, stats: DatasetStats | None = None, message: str = "") -> None:
+        """Make ``dataset`` the current one: form, samples, distributions; tell the app."""
+        self._stop_progress()
+        self.dataset = dataset
+        self.stats = stats or compute_stats(dataset)
+        if dataset.config != self.validate_form():
+            self.set_form(dataset.config)
+        self.validate_form()
+        self._render_view()
+        if message:
+            self.show_message(message)
+        self.post_message(self.DatasetChanged(dataset))
+
+    def _render_view(self) -> None:
+        dataset, stats = self.dataset, self.stats
+        if dataset is None or stats is None:
+            return
+        cfg = dataset.config
+        split = str(self.query_one("#split-select", Select).value)
+        s = stats.by_split[split]
+        summary = Text()
+        summary.append(cfg.task.describe(), style="bold")
+        summary.append(f"\ntrain {cfg.n_train:,} · val {cfg.n_val:,} · test {cfg.n_test:,} · seed {cfg.seed}")
+        summary.append(f"\n{split}: {s['n']:,} examples, {s['distinct']:,} distinct expressions", style="dim")
+        self.query_one("#dataset-summary", Static).update(summary)
+        table = self.query_one("#samples", DataTable)
+        table.clear()
+        for i, ex in enumerate(dataset.split(split)[:SAMPLE_ROWS]):
+            table.add_row(str(i + 1), ex.text, str(ex.answer), str(len(ex.expression.tokens())))
+        self.query_one("#stats-ops", Static).update(self._section("per operation", s["by_operation"]))
+        self.query_one("#stats-args", Static).update(self._section("arguments", s["by_n_args"]))
+        self.query_one("#stats-lengths", Static).update(self._section("tokens", s["token_lengths"]))
+
+    @staticmethod
+    def _section(title: str, counts: dict[Any, int]) -> Table:
+        grid = Table.grid()
+        grid.add_row(Text(title, style="bold underline"))
+        grid.add_row(bar_chart(counts) if counts else Text("—", style="dim"))
+        return grid
+
+    @on(Select.Changed, "#split-select")
+    def _split_changed(self) -> None:
+        self._render_view()
+
+    # -- files -------------------------------------------------------------------------------------------
+    def _path(self) -> str | None:
+        path = self.query_one("#dataset-path", Input).value.strip()
+        if not path:
+            self.show_message("Enter a file path first (e.g. data/max-task.json).", error=True)
+            self.query_one("#dataset-path", Input).focus()
+            return None
+        return path
+
+    def save(self) -> None:
+        if self.dataset is None:
+            self.show_message("Nothing to save: generate or load a dataset first.", error=True)
+            return
+        path = self._path()
+        if path:
+            self.show_message(f"Saving to {path}…")
+            self._save(self.dataset, path)
+
+    @work(thread=True, exclusive=True, group="dataset-file", exit_on_error=False)
+    def _save(self, dataset: Dataset, path: str) -> None:
+        try:
+            save_dataset(dataset, path)
+        except LLMLearnError as exc:
+            self.app.call_from_thread(self.show_message, str(exc), True)
+            return
+        self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {path}.")
+
+    def load(self) -> None:
+        path = self._path()
+        if path:
+            self.show_message(f"Loading {path}…")
+            self._load(path)
+
+    @work(thread=True, exclusive=True, group="dataset-file", exit_on_error=False)
+    def _load(self, path: str) -> None:
+        try:
+            dataset = load_dataset(path)
+            stats = compute_stats(dataset)
+        except LLMLearnError as exc:
+            self.app.call_from_thread(self.show_message, str(exc), True)
+            return
+        self.app.call_from_thread(self.show_dataset, dataset, stats, f"Loaded {path}.")
+
+    def show_message(self, message: str, error: bool = False) -> None:
+        """A visible one-line status under the file controls (errors in the error colour)."""
+        widget = self.query_one("#dataset-message", Static)
+        widget.update(Text(("✗ " if error else "") + message))
+        widget.set_classes("error" if error else "info")
+        if error:
+            self.app.notify(message, title="Dataset", severity="error", timeout=6)
+
+    @on(Button.Pressed, "#generate")
+    def _on_generate(self) -> None:
+        self.generate()
+
+    @on(Button.Pressed, "#dataset-save")
+    def _on_save(self) -> None:
+        self.save()
+
+    @on(Button.Pressed, "#dataset-load")
+    def _on_load(self) -> None:
+        self.load()

@@ -1,0 +1,1 @@
+"""Modal screens: help, save/load checkpoint, quit confirmation."""

@@ -1,0 +1,51 @@
+"""The quit confirmation shown when a run has unsaved steps: save & quit, quit, or cancel."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from workbench.styles import SCREENS_CSS
+
+
+class QuitScreen(ModalScreen[str]):
+    """Returns "save", "quit" or "cancel"."""
+
+    CSS_PATH = SCREENS_CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "choose('cancel')", "Cancel"),
+        Binding("s", "choose('save')", "Save & quit"),
+        Binding("q", "choose('quit')", "Quit"),
+    ]
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__()
+        self.message = message
+        self.checkpoint = name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog", classes="dialog"):
+            yield Static("Quit the workbench?", classes="dialog-title")
+            yield Static(f"{self.message}\nSave & quit saves it as checkpoint [b]{self.checkpoint}[/b].",
+                         id="quit-message")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save & quit", id="quit-save", variant="primary")
+                yield Button("Quit", id="quit-discard", variant="error")
+                yield Button("Cancel", id="quit-cancel")
+            yield Static("s save & quit · q quit without saving · escape cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#quit-save", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss({"quit-save": "save", "quit-discard": "quit"}.get(event.button.id or "", "cancel"))

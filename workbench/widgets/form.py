@@ -1,0 +1,218 @@
+"""Labelled form fields that validate as they are typed and show the reason next to the field.
+
+Every field is described by a ``FieldSpec`` (its config name, label, kind and bounds), so the Dataset and
+Training panes build their forms from tables and read them back into core configs. Two layers of
+checking, both visible at the field:
+
+* the field's own Input validators (a number, within bounds) — the reason appears under the field as
+  soon as the text is invalid;
+* the core's own validation (``ConfigError``) when the pane builds the config: cross-field rules such as
+  "n_heads must divide d_model" are mapped back to the field they name by ``field_for_message``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static
+
+FieldKind = Literal["int", "float", "choice"]
+
+
+class FieldError(ValueError):
+    """A form value that cannot be used; ``key`` names the field so the message can be shown there."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def parse_int(text: str) -> int:
+    """An integer as people type it: ``10000``, ``10_000`` or ``10,000``."""
+    cleaned = text.strip().replace("_", "").replace(",", "")
+    if not cleaned:
+        raise ValueError("required: enter a whole number")
+    if not re.fullmatch(r"[+-]?\d+", cleaned):
+        raise ValueError("must be a whole number")
+    return int(cleaned)
+
+
+def parse_float(text: str) -> float:
+    """A finite number (``0.001``, ``1e-3``); NaN and infinity are refused."""
+    if not text.strip():
+        raise ValueError("required: enter a number")
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError("must be a number (e.g. 0.001 or 1e-3)") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+
+class RangeValidator(Validator):
+    """Accepts an int or float within [lo, hi] (or (lo, hi] when ``lo_open``); the failure says why."""
+
+    def __init__(self, kind: Literal["int", "float"], lo: float | None, hi: float | None,
+                 lo_open: bool = False, optional: bool = False) -> None:
+        super().__init__()
+        self.kind, self.lo, self.hi, self.lo_open, self.optional = kind, lo, hi, lo_open, optional
+
+    def describe_range(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            left = "(" if self.lo_open else "["
+            if self.kind == "int":
+                return f"between {_fmt(self.lo)} and {_fmt(self.hi)}"
+            return f"in {left}{_fmt(self.lo)}, {_fmt(self.hi)}]"
+        if self.lo is not None:
+            return f"greater than {_fmt(self.lo)}" if self.lo_open else f"at least {_fmt(self.lo)}"
+        if self.hi is not None:
+            return f"at most {_fmt(self.hi)}"
+        return ""
+
+    def validate(self, value: str) -> ValidationResult:
+        if self.optional and not value.strip():
+            return self.success()
+        try:
+            number: float = parse_int(value) if self.kind == "int" else parse_float(value)
+        except ValueError as exc:
+            return self.failure(str(exc))
+        too_low = self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo)
+        too_high = self.hi is not None and number > self.hi
+        if too_low or too_high:
+            return self.failure(f"must be {self.describe_range()}")
+        return self.success()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One form field: ``key`` is the config name it feeds (``d_model``, ``lr`` …)."""
+
+    key: str
+    label: str
+    kind: FieldKind
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    choices: tuple[tuple[str, Any], ...] = ()  # (shown text, value) for a Select
+    tooltip: str = ""
+    aliases: tuple[str, ...] = ()  # other names the core's error messages use for this field
+    optional: bool = False  # an empty int/float field means None
+
+    def validators(self) -> list[Validator]:
+        if self.kind == "choice":
+            return []
+        return [RangeValidator(self.kind, self.lo, self.hi, self.lo_open, self.optional)]
+
+    def format(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if self.kind == "float":
+            return f"{float(value):g}"
+        if self.kind == "int" and isinstance(value, int) and abs(value) >= 10_000:
+            return f"{value:,}"  # parse_int reads it back
+        return str(value)
+
+
+class FieldRow(Vertical):
+    """A label and its control on one line; under them, only while the value is wrong, the reason."""
+
+    def __init__(self, spec: FieldSpec, prefix: str) -> None:
+        super().__init__(id=f"{prefix}-{spec.key}-row", classes="field-row")
+        self.spec = spec
+        self.control_id = f"{prefix}-{spec.key}"
+        self._error = ""
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        control: Widget
+        with Horizontal(classes="field-line"):
+            yield Label(spec.label, classes="field-label")
+            if spec.kind == "choice":
+                control = Select(spec.choices, value=spec.default, allow_blank=False, compact=True,
+                                 id=self.control_id)
+            else:
+                control = Input(spec.format(spec.default), compact=True, id=self.control_id,
+                                validators=spec.validators(), placeholder="none" if spec.optional else "")
+            if spec.tooltip:
+                control.tooltip = spec.tooltip
+            yield control
+        yield Static("", classes="field-error")
+
+    @property
+    def control(self) -> Input | Select[Any]:
+        return self.query_one(f"#{self.control_id}")  # type: ignore[return-value]
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    def set_error(self, message: str | None) -> None:
+        """Show ``message`` under the field (or clear it); the row gets the ``-error`` class."""
+        message = message or ""
+        if message == self._error:
+            return
+        self._error = message
+        self.query_one(".field-error", Static).update(f"↳ {message}" if message else "")
+        self.set_class(bool(message), "-error")
+
+    def value(self) -> Any:
+        """The parsed value; ``FieldError`` (naming this field) if the text is not acceptable."""
+        spec, control = self.spec, self.control
+        if isinstance(control, Select):
+            return control.value
+        text = control.value
+        if spec.optional and not text.strip():
+            return None
+        result = control.validate(text)
+        if result is not None and not result.is_valid:
+            raise FieldError(spec.key, "; ".join(result.failure_descriptions))
+        return parse_int(text) if spec.kind == "int" else parse_float(text)
+
+    def set_value(self, value: Any) -> None:
+        control = self.control
+        if isinstance(control, Select):
+            control.value = value
+        else:
+            control.value = self.spec.format(value)
+
+
+def field_for_message(message: str, specs: Iterable[FieldSpec]) -> str | None:
+    """The key of the field a core error message is about: the field named first in it.
+
+    Core messages name the config field they concern ("n_heads (3) must divide d_model (64)",
+    "max_args (2) must be at least min_args (3)"), so the earliest mention of a key or alias wins.
+    """
+    best: tuple[int, str] | None = None
+    for spec in specs:
+        for name in (spec.key, *spec.aliases):
+            m = re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message)
+            if m and (best is None or m.start() < best[0]):
+                best = (m.start(), spec.key)
+    return best[1] if best else None
+
+
+def read_fields(rows: Sequence[FieldRow]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values of every valid field and the reasons of every invalid one, by key."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for row in rows:
+        try:
+            values[row.spec.key] = row.value()
+        except FieldError as exc:
+            errors[exc.key] = exc.message
+    return values, errors
