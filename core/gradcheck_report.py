@@ -48,6 +48,7 @@ from core.batching import Batch, encode_examples, make_batch
 from core.dataset import Example
 from core.errors import ConfigError
 from core.expression import parse_expression
+from core.gradcheck import numerical_gradient_at
 from core.models.decoder import TransformerDecoder
 from core.models.factory import Model, build_model
 from core.objective import forward_loss
@@ -209,15 +210,7 @@ def gradient_check(
     for n, p in enumerate(params):
         analytic = analytic_all[p.offset : p.offset + p.size]
         idx = _sample_indices(analytic, min(max_elements_per_tensor, p.size), np.random.default_rng([seed, n]))
-        numeric = np.empty(idx.size)
-        for j, i in enumerate((p.offset + idx).tolist()):
-            old = data[i]
-            data[i] = old + h
-            f_plus = loss()
-            data[i] = old - h
-            f_minus = loss()
-            data[i] = old
-            numeric[j] = (f_plus - f_minus) / (2.0 * h)
+        numeric = numerical_gradient_at(loss, data, p.offset + idx, h)
         abs_err = float(np.max(np.abs(analytic[idx] - numeric)))
         scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
         rel = 0.0 if scale < 1e-12 else abs_err / scale
