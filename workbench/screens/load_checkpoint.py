@@ -56,7 +56,7 @@ class LoadCheckpointScreen(ModalScreen[str | None]):
                 table.add_row(info.name, "—", "", "", f"unreadable: {info.error}"[:60], "", key=info.name)
                 continue
             acc = info.metrics.get("test_accuracy")
-            table.add_row(info.name, info.kind, f"{info.step:,}", f"{acc:.1%}" if isinstance(acc, int | float) else "–",
+            table.add_row(info.name, info.kind, f"{info.step:,}", f"{acc:.2%}" if isinstance(acc, int | float) else "–",
                           info.task, info.saved_at[5:16].replace("T", " "), key=info.name)
         status = self.query_one("#load-status", Static)
         if infos:

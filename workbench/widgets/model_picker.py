@@ -20,7 +20,7 @@ def checkpoint_label(info: CheckpointInfo) -> str:
     if info.error:
         return f"{info.name} · unreadable"
     acc = info.metrics.get("test_accuracy")
-    acc_text = f" · test {acc:.1%}" if isinstance(acc, int | float) else ""
+    acc_text = f" · test {acc:.2%}" if isinstance(acc, int | float) else ""  # 99.95%, not a rounded 100.0%
     return f"{info.name} · {info.kind} · {info.task}{acc_text}"
 
 
