@@ -28,6 +28,8 @@ from core.evaluation import evaluate
 from core.expression import parse_expression
 from core.models import build_model
 from core.optim import build_optimizer, build_schedule
+from core.run import Run, RunConfig
+from core.session import RunUntil, TrainingSession
 from core.task import TaskConfig
 from core.threads import blas_threads, set_blas_threads
 from core.torch_mirror import build_torch_model, load_from_numpy, torch_available
@@ -178,9 +180,6 @@ def bench_time_to_accuracy(target: float = 0.99, seeds: tuple[int, ...] = (0, 1,
 def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
     """The same training steps called in a plain loop vs. run by a TrainingSession worker thread
     (commands between steps, events out, history kept). Alternating rounds, best of each."""
-    from core.run import Run, RunConfig
-    from core.session import RunUntil, TrainingSession
-
     config = RunConfig.create(REFERENCE_DATA, kind="encoder", epochs=100, d_model=64, n_layers=2, n_heads=4,
                               d_ff=256, optimizer=OptimizerConfig(lr=1e-3, batch_size=32))
     loop_t: list[float] = []

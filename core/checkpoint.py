@@ -246,10 +246,7 @@ def read_checkpoint_dir(path: Path) -> Checkpoint:
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint at {path}")
     cfg_path = path / CONFIG_FILE
-    try:
-        raw = cfg_path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{cfg_path}: cannot read ({exc.strerror or exc})") from None
+    raw = _read_bytes(cfg_path)
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -271,10 +268,7 @@ def read_checkpoint_dir(path: Path) -> Checkpoint:
     if not isinstance(weights, dict) or not isinstance(state, dict):
         raise CheckpointError(f"{cfg_path}: missing 'weights' or 'state' section")
     w_path = path / WEIGHTS_FILE
-    try:
-        blob = w_path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{w_path}: cannot read ({exc.strerror or exc})") from None
+    blob = _read_bytes(w_path)
     if len(blob) != weights.get("bytes") or _sha256(blob) != weights.get("sha256"):
         raise CheckpointError(f"{w_path}: does not match the checksum in config.json (truncated, corrupted or "
                               "replaced)")
@@ -299,6 +293,13 @@ def read_checkpoint_dir(path: Path) -> Checkpoint:
             raise CheckpointError(f"{h_path}: unreadable metric history ({exc})") from None
     return Checkpoint(path.name, path, config, state, data.get("metrics") or {}, tensors,
                       str(data.get("dataset_fingerprint", "")), str(data.get("saved_at", "")), history)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _safetensors_metadata(blob: bytes) -> dict[str, str]:

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from core.batching import EncodedSplit
+from core.batching import EncodedSplit, make_batch
 from core.evaluation import EvalResult, evaluate
 from core.models.factory import Model
+from core.objective import forward_loss
 from core.task import TaskConfig
 
 #: train − validation accuracy above which the report warns about overfitting
@@ -99,9 +100,6 @@ def build_report(model: Model, task: TaskConfig, split_name: str, split: Encoded
 
 def _train_accuracy(model: Model, train: EncodedSplit, sample: int) -> float:
     """Accuracy on (a fixed sample of) the training split: enough to measure the generalisation gap."""
-    from core.batching import make_batch  # local: keeps the module's import surface small
-    from core.objective import forward_loss
-
     n = len(train)
     idx = np.arange(n) if n <= sample else np.random.default_rng(0).choice(n, sample, replace=False)
     correct = 0

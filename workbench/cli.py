@@ -21,11 +21,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from core.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from core.checkpoint import checkpoint_dir, list_checkpoints, read_checkpoint, save_checkpoint
 from core.config import ACTIVATIONS, MODEL_KINDS, NORMS, OPTIMIZERS, POSITIONALS, SCHEDULES, OptimizerConfig
 from core.dataset import DatasetConfig
 from core.errors import LLMLearnError
 from core.events import DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.history import MetricHistory
 from core.inference import predict
 from core.operations import OPERATIONS
 from core.report import build_report
@@ -183,8 +184,6 @@ def _clock(seconds: float) -> str:
 
 
 def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.checkpoint import checkpoint_dir
-
     warnings: list[str] = []
     checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
     if a.threads < 1:
@@ -205,8 +204,6 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"warning: {w}\n")
     session = TrainingSession(run)
     if history:
-        from core.history import MetricHistory
-
         session.history = MetricHistory.from_records(history)
     if a.until_val_acc is not None:
         session.run_until(RunUntil(val_accuracy=a.until_val_acc))

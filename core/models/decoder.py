@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.layers.linear import Linear
+from core.loss import softmax_probs
 from core.models.backbone import TransformerBackbone
 
 
@@ -56,8 +57,6 @@ class TransformerDecoder(TransformerBackbone):
         was_training = self.training
         self.eval()
         try:
-            from core.loss import softmax_probs
-
             batch = prompts.shape[0]
             rows = np.arange(batch)
             lengths = np.asarray(prompt_lengths, dtype=np.int64).copy()

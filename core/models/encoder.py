@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.layers.linear import Linear
+from core.loss import softmax_probs
 from core.models.backbone import TransformerBackbone
 
 
@@ -43,8 +44,6 @@ class TransformerEncoder(TransformerBackbone):
 
     def predict(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (B, num_classes), in evaluation mode."""
-        from core.loss import softmax_probs
-
         was_training = self.training
         self.eval()
         try:
