@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.gradcheck import numerical_gradient, relative_error
-from core.params import ParameterStore
+from core.nn.gradcheck import numerical_gradient, relative_error
+from core.nn.params import ParameterStore
 
 TOL = 1e-6
 

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from core.session import TrainingSession
+from core.train.session import TrainingSession
 from workbench.model_source import ModelSource
 from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole

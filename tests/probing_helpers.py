@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from threadpoolctl import threadpool_limits
 
-from core.run import Run
+from core.train.run import Run
 from tests.conftest import tiny_config
 
 

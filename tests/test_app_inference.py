@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from textual import events
 from textual.widgets import Select
 
-from core.checkpoint import read_checkpoint
+from core.data.expression import parse_expression
+from core.data.task import TaskConfig
 from core.errors import ExpressionError
-from core.expression import parse_expression
-from core.generation import generate_answer
-from core.run import Run
-from core.session import TrainingSession
-from core.task import TaskConfig
+from core.probe.generation import generate_answer
+from core.train.checkpoint import read_checkpoint
+from core.train.run import Run
+from core.train.session import TrainingSession
 from tests.app_support import static_text
 from tests.conftest import tiny_config
 from tests.probe_app_support import SCREENSHOTS, InferenceHost, submit, wait_until

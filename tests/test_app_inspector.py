@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from textual.widgets import DataTable, ProgressBar, Tree
 
-from core.param_stats import parameter_stats, snapshot_stats
-from core.report import EvaluationReport
-from core.run import Run
-from core.session import TrainingSession
-from core.task import TaskConfig
+from core.data.task import TaskConfig
+from core.probe.param_stats import parameter_stats, snapshot_stats
+from core.train.report import EvaluationReport
+from core.train.run import Run
+from core.train.session import TrainingSession
 from tests.app_support import static_text
 from tests.conftest import tiny_config
 from tests.probe_app_support import SCREENSHOTS, BothHost, InspectorHost, inspector_idle, wait_until

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.batching import EncodedSplit, encode_examples, iterate_batches, make_batch
-from core.dataset import DatasetConfig, Example, generate_dataset
+from core.data.batching import EncodedSplit, encode_examples, iterate_batches, make_batch
+from core.data.dataset import DatasetConfig, Example, generate_dataset
+from core.data.expression import Expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
 from core.errors import ConfigError, DatasetError
-from core.expression import Expression
-from core.task import TaskConfig
-from core.vocab import VOCAB
 
 TASK99 = TaskConfig(max_value=99)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import checkpoint as ckpt
-from core.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
 from core.errors import CheckpointError
-from core.run import Run
+from core.train import checkpoint as ckpt
+from core.train.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from core.train.run import Run
 from tests.conftest import tiny_config
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.dataset import (
+from core.data.dataset import (
     Dataset,
     DatasetConfig,
     Example,
@@ -19,10 +19,10 @@ from core.dataset import (
     load_dataset,
     save_dataset,
 )
+from core.data.expression import Expression, parse_expression
+from core.data.sampling import count_flat_expressions
+from core.data.task import TaskConfig
 from core.errors import ConfigError, DatasetError
-from core.expression import Expression, parse_expression
-from core.sampling import count_flat_expressions
-from core.task import TaskConfig
 
 SMALL = DatasetConfig(n_train=2_000, n_val=300, n_test=300, seed=3)
 

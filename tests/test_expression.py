@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.data.expression import MAX_INPUT_CHARS, Expression, _Parser, parse_expression
+from core.data.operations import OPERATIONS
+from core.data.task import TaskConfig
 from core.errors import ExpressionError
-from core.expression import MAX_INPUT_CHARS, Expression, _Parser, parse_expression
-from core.operations import OPERATIONS
-from core.task import TaskConfig
 
 TASK = TaskConfig()  # First/Second/Last/Max/Min, 0–9, exactly 3 args, flat
 WIDE = TaskConfig(max_value=99, min_args=1, max_args=5, max_depth=3)

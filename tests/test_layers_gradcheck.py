@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.layers import (
+from core.nn.layers import (
     GELU,
     Dropout,
     Embedding,
@@ -20,8 +20,8 @@ from core.layers import (
     softmax,
     softmax_backward,
 )
-from core.layers.attention import attention_bias
-from core.params import ParameterStore
+from core.nn.layers.attention import attention_bias
+from core.nn.params import ParameterStore
 from tests.gradcheck_utils import assert_all_below, check_layer
 
 B, T, D = 3, 5, 8

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.config import OptimizerConfig
-from core.dataset import DatasetConfig
-from core.run import Run, RunConfig
-from core.task import TaskConfig
+from core.data.dataset import DatasetConfig
+from core.data.task import TaskConfig
+from core.optim.config import OptimizerConfig
+from core.train.run import Run, RunConfig
 
 
 def _reference_run(seed: int = 0) -> Run:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.gradcheck import numerical_gradient, relative_error
-from core.loss import cross_entropy, softmax_probs
+from core.nn.gradcheck import numerical_gradient, relative_error
+from core.nn.loss import cross_entropy, softmax_probs
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])

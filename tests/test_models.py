@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
 from core.errors import ConfigError
-from core.gradcheck import numerical_gradient, relative_error
-from core.loss import cross_entropy
-from core.models import TransformerDecoder, TransformerEncoder, build_model
+from core.nn.config import ModelConfig
+from core.nn.gradcheck import numerical_gradient, relative_error
+from core.nn.loss import cross_entropy
+from core.nn.models import TransformerDecoder, TransformerEncoder, build_model
 
 B, T, V = 3, 7, 21
 LENGTHS = np.array([7, 5, 3])

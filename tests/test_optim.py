@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from core.config import OptimizerConfig
 from core.errors import CheckpointError, ConfigError
+from core.nn.params import ParameterStore
 from core.optim import (
     SGD,
     Adam,
@@ -20,7 +20,7 @@ from core.optim import (
     build_schedule,
     clip_grad_norm,
 )
-from core.params import ParameterStore
+from core.optim.config import OptimizerConfig
 
 
 def _store() -> ParameterStore:

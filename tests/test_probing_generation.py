@@ -1,4 +1,4 @@
-"""Decoding strategies: greedy, sampling and beam search on the decoder (core.generation)."""
+"""Decoding strategies: greedy, sampling and beam search on the decoder (core.probe.generation)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
 from core.errors import ConfigError
-from core.generation import beam_search, generate_answer, greedy, prompt_ids, sample
-from core.models import TransformerDecoder, build_model
-from core.run import Run
-from core.task import TaskConfig
-from core.vocab import VOCAB
+from core.nn.config import ModelConfig
+from core.nn.models import TransformerDecoder, build_model
+from core.probe.generation import beam_search, generate_answer, greedy, prompt_ids, sample
+from core.train.run import Run
 from tests.probing_helpers import one_blas_thread, trained_run
 
 __all__ = ["one_blas_thread"]

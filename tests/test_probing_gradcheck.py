@@ -1,4 +1,4 @@
-"""The inspector's whole-model gradient check (core.gradcheck_report)."""
+"""The inspector's whole-model gradient check (core.probe.gradcheck_report)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
 from core.errors import ConfigError, ExpressionError
-from core.gradcheck_report import check_batch, gradient_check
-from core.layers.layernorm import LayerNorm
-from core.models import build_model
-from core.run import Run
-from core.task import TaskConfig
-from core.vocab import VOCAB
+from core.nn.config import ModelConfig
+from core.nn.layers.layernorm import LayerNorm
+from core.nn.models import build_model
+from core.probe.gradcheck_report import check_batch, gradient_check
+from core.train.run import Run
 from tests.probing_helpers import one_blas_thread, trained_run
 
 __all__ = ["one_blas_thread"]

@@ -1,15 +1,15 @@
-"""The logit lens (core.logit_lens): the head's reading of the residual stream after every layer."""
+"""The logit lens (core.probe.logit_lens): the head's reading of the residual stream after every layer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.inference import predict
-from core.logit_lens import logit_lens, read_out, residual_stream
-from core.models import TransformerDecoder
-from core.run import Run
-from core.vocab import VOCAB
+from core.data.vocab import VOCAB
+from core.nn.models import TransformerDecoder
+from core.probe.inference import predict
+from core.probe.logit_lens import logit_lens, read_out, residual_stream
+from core.train.run import Run
 from tests.probing_helpers import one_blas_thread, trained_run
 
 __all__ = ["one_blas_thread"]

@@ -1,4 +1,4 @@
-"""Parameter statistics, histograms and digit-embedding similarity (core.param_stats)."""
+"""Parameter statistics, histograms and digit-embedding similarity (core.probe.param_stats)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
-from core.models import build_model
-from core.param_stats import cosine_similarity, embedding_similarity, histogram, parameter_stats, snapshot_stats
-from core.session import ParameterSnapshot
-from core.vocab import VOCAB
+from core.data.vocab import VOCAB
+from core.nn.config import ModelConfig
+from core.nn.models import build_model
+from core.probe.param_stats import cosine_similarity, embedding_similarity, histogram, parameter_stats, snapshot_stats
+from core.train.session import ParameterSnapshot
 
 
 def test_statistics_of_an_ordinary_tensor() -> None:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from core.errors import CheckpointError, ConfigError
-from core.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
-from core.run import Run
-from core.session import RunUntil, TrainingSession
+from core.train.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.train.run import Run
+from core.probe.inference import predict
+from core.train.session import RunUntil, TrainingSession
 from tests.conftest import tiny_config
 
 
@@ -223,7 +224,7 @@ def test_bad_commands_are_refused_with_clear_errors() -> None:
 
 
 def test_history_stays_bounded_and_events_are_dropped_not_blocking() -> None:
-    from core.history import MetricHistory
+    from core.train.history import MetricHistory
 
     h = MetricHistory(capacity=100)
     for step in range(1, 100_001):
@@ -262,7 +263,7 @@ def test_probe_answers_on_current_weights_without_disturbing_the_run() -> None:
         s.step(10)
         s.settle()
         before = s.run.model.params.data.copy()
-        (good, bad) = s.probe(["Max(3, 7, 2)", "Max(3, 7"])
+        (good, bad) = predict(s.clone_model(), s.run.config.dataset.task, ["Max(3, 7, 2)", "Max(3, 7"])
         assert good.error is None and good.truth == 7 and len(good.attention) == 1
         assert good.attention[0].shape == (2, 8, 8) and np.allclose(good.attention[0].sum(-1), 1.0)
         assert bad.error and "column" in bad.error
@@ -278,8 +279,8 @@ def test_probe_answers_on_current_weights_without_disturbing_the_run() -> None:
 
 
 def test_save_between_steps_reports_a_checkpoint_event(models_dir) -> None:  # type: ignore[no-untyped-def]
-    from core.checkpoint import read_checkpoint
-    from core.events import CheckpointEvent
+    from core.train.checkpoint import read_checkpoint
+    from core.train.events import CheckpointEvent
 
     s = _session()
     try:
@@ -297,7 +298,7 @@ def test_save_between_steps_reports_a_checkpoint_event(models_dir) -> None:  # t
 
 
 def test_predict_restores_the_decoder_mode() -> None:
-    from core.inference import predict
+    from core.probe.inference import predict
 
     run = Run(tiny_config(kind="decoder"))
     run.model.eval()

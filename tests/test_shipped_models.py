@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.checkpoint import default_models_dir, list_checkpoints, read_checkpoint
-from core.inference import predict
+from core.probe.inference import predict
+from core.train.checkpoint import default_models_dir, list_checkpoints, read_checkpoint
 
 SHIPPED = {"encoder-digits": 0.995, "decoder-0-99": 0.99}
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from core.data.expression import Expression
+from core.data.operations import MIN_ARGS, OPERATIONS, apply_operation
+from core.data.task import TaskConfig
 from core.errors import ConfigError
-from core.expression import Expression
-from core.operations import MIN_ARGS, OPERATIONS, apply_operation
-from core.task import TaskConfig
 
 
 def test_defaults() -> None:

@@ -1,4 +1,4 @@
-"""The NumPy models against an independent PyTorch implementation (``core.torch_mirror``), in float64.
+"""The NumPy models against an independent PyTorch implementation (``tests.torch_mirror``), in float64.
 
 Same weights in both → the logits at real positions, the loss (with and without label smoothing) and
 every parameter's gradient must agree to round-off: max |numpy − torch| ≤ 1e-9 · max(1, scale), scale
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
-from core.loss import cross_entropy
-from core.models import build_model
-from core.models.factory import Model
-from core.torch_mirror import build_torch_model, load_from_numpy, torch_grads_by_name
+from core.nn.config import ModelConfig
+from core.nn.loss import cross_entropy
+from core.nn.models import build_model
+from core.nn.models.factory import Model
+from tests.torch_mirror import build_torch_model, load_from_numpy, torch_grads_by_name
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -196,5 +196,5 @@ def test_load_rejects_mismatched_config() -> None:
 
 def test_module_imports_without_torch() -> None:
     """The workbench imports the mirror unconditionally; it must not need PyTorch until a model is built."""
-    code = "import sys; sys.modules['torch'] = None\nimport core.torch_mirror as m\nassert not m.torch_available()\n"
+    code = "import sys; sys.modules['torch'] = None\nimport tests.torch_mirror as m\nassert not m.torch_available()\n"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.data.expression import Expression
+from core.data.vocab import DEFAULT_TOKENS, VOCAB, Vocabulary
 from core.errors import DatasetError
-from core.expression import Expression
-from core.vocab import DEFAULT_TOKENS, VOCAB, Vocabulary
 
 
 def test_fixed_ids() -> None:

@@ -19,9 +19,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
-from core.dataset import Dataset, DatasetConfig
-from core.session import TrainingSession
+from core.data.dataset import Dataset, DatasetConfig
 from core.threads import set_blas_threads
+from core.train.session import TrainingSession
 from workbench.commands import WorkbenchCommands
 from workbench.model_source import SessionModelSource
 from workbench.panes.dataset import DatasetPane

@@ -21,19 +21,20 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from core.checkpoint import checkpoint_dir, list_checkpoints, read_checkpoint, save_checkpoint
-from core.config import ACTIVATIONS, MODEL_KINDS, NORMS, OPTIMIZERS, POSITIONALS, SCHEDULES, OptimizerConfig
-from core.dataset import DatasetConfig
+from core.data.dataset import DatasetConfig
+from core.data.operations import OPERATIONS
+from core.data.task import TaskConfig
 from core.errors import LLMLearnError
-from core.events import DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
-from core.history import MetricHistory
-from core.inference import predict
-from core.operations import OPERATIONS
-from core.report import build_report
-from core.run import Run, RunConfig
-from core.session import RunUntil, TrainingSession
-from core.task import TaskConfig
+from core.nn.config import ACTIVATIONS, MODEL_KINDS, NORMS, POSITIONALS
+from core.optim.config import OPTIMIZERS, SCHEDULES, OptimizerConfig
+from core.probe.inference import predict
 from core.threads import set_blas_threads
+from core.train.checkpoint import checkpoint_dir, list_checkpoints, read_checkpoint, save_checkpoint
+from core.train.events import DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.train.history import MetricHistory
+from core.train.report import build_report
+from core.train.run import Run, RunConfig
+from core.train.session import RunUntil, TrainingSession
 
 EXIT_USAGE = 2
 

@@ -22,13 +22,13 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from core.batching import EncodedSplit, encode_examples
-from core.checkpoint import Checkpoint, read_checkpoint
-from core.dataset import Dataset, generate_dataset
+from core.data.batching import EncodedSplit, encode_examples
+from core.data.dataset import Dataset, generate_dataset
+from core.data.task import TaskConfig
 from core.errors import LLMLearnError
-from core.models.factory import Model
-from core.session import TrainingSession
-from core.task import TaskConfig
+from core.nn.models.factory import Model
+from core.train.checkpoint import Checkpoint, read_checkpoint
+from core.train.session import TrainingSession
 
 LIVE = "live"  # the picker value of the live run; checkpoints are "ck:NAME"
 CHECKPOINT_PREFIX = "ck:"
@@ -155,7 +155,7 @@ class FixedModelSource:
         self.splits = splits or {}
 
     def live(self) -> ProbeModel | str:
-        from core.models.factory import build_model
+        from core.nn.models.factory import build_model
 
         copy = build_model(self.model.config, seed=self.model.seed)
         copy.params.data[...] = self.model.params.data

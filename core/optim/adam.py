@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
+from core.nn.params import ParameterStore
 from core.optim.base import Optimizer
-from core.params import ParameterStore
 
 
 class Adam(Optimizer):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import CheckpointError
-from core.params import ParameterStore
+from core.nn.params import ParameterStore
 
 
 class Optimizer:

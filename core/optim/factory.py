@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from core.config import OptimizerConfig
+from core.nn.params import ParameterStore
 from core.optim.adam import Adam, AdamW
 from core.optim.base import Optimizer
+from core.optim.config import OptimizerConfig
 from core.optim.schedules import ConstantSchedule, Schedule, StepSchedule, WarmupCosineSchedule
 from core.optim.sgd import SGD
-from core.params import ParameterStore
 
 
 def build_optimizer(config: OptimizerConfig, params: ParameterStore) -> Optimizer:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.nn.params import ParameterStore
 from core.optim.base import Optimizer
-from core.params import ParameterStore
 
 
 class SGD(Optimizer):

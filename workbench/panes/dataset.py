@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
-from core.dataset import (
+from core.data.dataset import (
     MAX_HELD_OUT,
     MAX_TRAIN,
     SPLIT_NAMES,
@@ -31,9 +31,9 @@ from core.dataset import (
     load_dataset,
     save_dataset,
 )
+from core.data.operations import MAX_ARGS, OPERATIONS
+from core.data.task import MAX_DEPTH, TaskConfig
 from core.errors import LLMLearnError
-from core.operations import MAX_ARGS, OPERATIONS
-from core.task import MAX_DEPTH, TaskConfig
 from workbench.widgets.form import FieldRow, FieldSpec, field_for_message, read_fields
 
 SAMPLE_ROWS = 12

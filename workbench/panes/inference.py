@@ -35,9 +35,9 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, RichLog, Select, Static
 
 from core.errors import LLMLearnError
-from core.generation import STRATEGIES, GenerationResult, generate_answer
-from core.inference import Prediction, predict
-from core.logit_lens import LogitLensResult, logit_lens
+from core.probe.generation import STRATEGIES, GenerationResult, generate_answer
+from core.probe.inference import Prediction, predict
+from core.probe.logit_lens import LogitLensResult, logit_lens
 from workbench.model_source import CHECKPOINT_PREFIX, LIVE, ModelSource, ProbeModel, SessionModelSource, source_for
 from workbench.widgets.grids import grid, hbar
 from workbench.widgets.model_picker import ModelPicker

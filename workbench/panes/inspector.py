@@ -37,8 +37,10 @@ from textual.widgets import Button, Collapsible, DataTable, Label, ProgressBar, 
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from core.gradcheck_report import GradCheckReport, gradient_check
-from core.param_stats import (
+from core.data.task import TaskConfig
+from core.data.vocab import DIGIT_TOKENS, VOCAB
+from core.probe.gradcheck_report import GradCheckReport, gradient_check
+from core.probe.param_stats import (
     Histogram,
     ParamStats,
     SimilarityMatrix,
@@ -48,10 +50,8 @@ from core.param_stats import (
     parameter_stats,
     snapshot_stats,
 )
-from core.report import EvaluationReport, build_report
-from core.session import TrainingSession
-from core.task import TaskConfig
-from core.vocab import DIGIT_TOKENS, VOCAB
+from core.train.report import EvaluationReport, build_report
+from core.train.session import TrainingSession
 from workbench.model_source import (
     CHECKPOINT_PREFIX,
     LIVE,

@@ -25,14 +25,15 @@ from textual.containers import Container, Grid, Horizontal, Vertical, VerticalSc
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static, Tab, Tabs
 
-from core.checkpoint import read_checkpoint, save_checkpoint
-from core.config import ACTIVATIONS, MODEL_KINDS, NORMS, OPTIMIZERS, POSITIONALS, SCHEDULES, OptimizerConfig
-from core.dataset import Dataset, DatasetConfig
+from core.data.dataset import Dataset, DatasetConfig
 from core.errors import ConfigError, LLMLearnError
-from core.events import CheckpointEvent, DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
-from core.history import MetricHistory
-from core.run import Run, RunConfig
-from core.session import RunUntil, TrainingSession
+from core.nn.config import ACTIVATIONS, MODEL_KINDS, NORMS, POSITIONALS
+from core.optim.config import OPTIMIZERS, SCHEDULES, OptimizerConfig
+from core.train.checkpoint import read_checkpoint, save_checkpoint
+from core.train.events import CheckpointEvent, DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.train.history import MetricHistory
+from core.train.run import Run, RunConfig
+from core.train.session import RunUntil, TrainingSession
 from workbench.widgets.charts import MetricChart, SeriesSpec
 from workbench.widgets.form import FieldRow, FieldSpec, field_for_message, parse_float, read_fields
 from workbench.widgets.progress import RunProgress

@@ -1,4 +1,4 @@
-"""Pick a checkpoint to load from ``core.checkpoint.list_checkpoints()`` (read in a thread: each one is
+"""Pick a checkpoint to load from ``core.train.checkpoint.list_checkpoints()`` (read in a thread: each one is
 verified, which reads its weights)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
-from core.checkpoint import CheckpointInfo, default_models_dir, list_checkpoints
+from core.train.checkpoint import CheckpointInfo, default_models_dir, list_checkpoints
 from workbench.styles import SCREENS_CSS
 
 

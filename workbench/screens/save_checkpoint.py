@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from core.checkpoint import checkpoint_dir
 from core.errors import CheckpointError
+from core.train.checkpoint import checkpoint_dir
 from workbench.styles import SCREENS_CSS
 
 

@@ -24,7 +24,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from core.history import MetricHistory
+from core.train.history import MetricHistory
 
 #: plotext's default markers put two points in each character column.
 POINTS_PER_COLUMN = 2

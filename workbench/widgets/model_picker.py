@@ -12,7 +12,7 @@ import contextlib
 from textual import work
 from textual.widgets import Select
 
-from core.checkpoint import CheckpointInfo, list_checkpoints
+from core.train.checkpoint import CheckpointInfo, list_checkpoints
 from workbench.model_source import CHECKPOINT_PREFIX, LIVE
 
 

@@ -1,0 +1,237 @@
+"""Speed benchmark: prints numbers, asserts nothing.  Run:  python -m benchmarks.benchmark [--quick]
+
+Measures, for the reference model (encoder, d_model 64, 2 layers, 4 heads, FFN 256) on the original
+task (single digits, 3 arguments, 5 operations, 10K training examples):
+  1. ms per training step and tokens/s at batch 32 and 256 (float32, Adam, clipping);
+  2. inference latency for one expression (parse → tokens → probabilities) and for a batch of 256;
+  3. end to end (generate the data, build the model, train, evaluate every 25 steps): wall time and
+     steps until the held-out test accuracy first reaches 99%;
+  4. when PyTorch is installed, the same model and batches in PyTorch eager mode, in the same process
+     with the same thread count, and the NumPy/PyTorch time ratio.
+The machine is shared and noisy: NumPy and PyTorch are timed in alternating rounds and the medians
+compared, so both see the same background load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from core.data.batching import Batch, EncodedSplit, encode_examples, iterate_batches, make_batch
+from core.data.dataset import DatasetConfig, generate_dataset
+from core.data.expression import parse_expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
+from core.nn.config import ModelConfig
+from core.nn.models import build_model
+from core.optim import build_optimizer, build_schedule
+from core.optim.config import OptimizerConfig
+from core.threads import blas_threads, set_blas_threads
+from core.train.evaluation import evaluate
+from core.train.run import Run, RunConfig
+from core.train.session import RunUntil, TrainingSession
+from core.train.trainer import Trainer
+from tests.torch_mirror import build_torch_model, load_from_numpy, torch_available
+
+REFERENCE_TASK = TaskConfig()
+REFERENCE_DATA = DatasetConfig(task=REFERENCE_TASK, n_train=10_000, n_val=1_000, n_test=1_000, seed=0)
+
+
+def reference_model_config(task: TaskConfig = REFERENCE_TASK) -> ModelConfig:
+    return ModelConfig(kind="encoder", vocab_size=len(VOCAB), num_classes=task.num_classes,
+                       d_model=64, n_layers=2, n_heads=4, d_ff=256)
+
+
+def make_trainer(seed: int = 0, lr: float = 1e-3) -> Trainer:
+    model = build_model(reference_model_config(), seed=seed)
+    opt_cfg = OptimizerConfig(name="adam", lr=lr, clip_norm=1.0)
+    return Trainer(model, build_optimizer(opt_cfg, model.params), build_schedule(opt_cfg), opt_cfg.clip_norm)
+
+
+def _batches(split: EncodedSplit, batch_size: int, n: int, seed: int = 0) -> list[Batch]:
+    rng = np.random.default_rng(seed)
+    out: list[Batch] = []
+    while len(out) < n:
+        out.extend(iterate_batches(split, batch_size, rng, drop_last=True))
+    return out[:n]
+
+
+def _time_steps(step: Callable[[Batch], object], batches: list[Batch]) -> list[float]:
+    times = []
+    for b in batches:
+        t0 = time.perf_counter()
+        step(b)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _torch_stepper(trainer: Trainer, threads: int) -> Callable[[Batch], object] | None:
+    if not torch_available():
+        return None
+    import torch
+
+    torch.set_num_threads(threads)
+    tmodel = build_torch_model(trainer.model.config, torch.float32)
+    load_from_numpy(tmodel, trainer.model)
+    opt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def step(batch: Batch) -> None:
+        key = id(batch)
+        if key not in cache:  # tensors are made once, outside the timed region of later rounds
+            cache[key] = (torch.from_numpy(batch.tokens), torch.from_numpy(batch.pad_mask),
+                          torch.from_numpy(batch.targets))
+        tokens, mask, targets = cache[key]
+        opt.zero_grad(set_to_none=True)
+        logits = tmodel(tokens, mask)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tmodel.parameters(), 1.0)
+        opt.step()
+
+    return step
+
+
+def bench_training(train: EncodedSplit, batch_size: int, rounds: int, steps: int, threads: int) -> None:
+    trainer = make_trainer()
+    batches = _batches(train, batch_size, steps)
+    np_step = trainer.train_step
+    torch_step = _torch_stepper(make_trainer(), threads=threads)
+    for b in batches[:10]:  # warm-up
+        np_step(b)
+        if torch_step:
+            torch_step(b)
+    np_times: list[float] = []
+    torch_times: list[float] = []
+    for _ in range(rounds):
+        np_times += _time_steps(np_step, batches)
+        if torch_step:
+            torch_times += _time_steps(torch_step, batches)
+    tokens = float(np.mean([b.n_tokens for b in batches]))
+    seq = batches[0].tokens.shape[1]
+    np_ms = 1e3 * float(np.median(np_times))
+    line = (f"train step  batch {batch_size:>3} (T={seq}): numpy {np_ms:6.2f} ms "
+            f"(p25 {1e3 * np.percentile(np_times, 25):.2f}), {tokens / np_ms * 1e3:9,.0f} tokens/s")
+    if torch_step:
+        t_ms = 1e3 * float(np.median(torch_times))
+        line += f" | pytorch {t_ms:6.2f} ms, {tokens / t_ms * 1e3:9,.0f} tokens/s | numpy/pytorch = {np_ms / t_ms:.2f}"
+    else:
+        line += " | pytorch: not installed, no comparison"
+    print(line, flush=True)
+
+
+def bench_inference(test: EncodedSplit) -> None:
+    model = build_model(reference_model_config(), seed=0)
+    model.eval()
+
+    def one() -> None:
+        expr = parse_expression("Max(3, 7, 2)", REFERENCE_TASK)
+        ids = np.array([VOCAB.encode(expr.tokens())])
+        model.predict(ids, np.ones_like(ids, dtype=bool))
+
+    for _ in range(20):
+        one()
+    t = []
+    for _ in range(300):
+        t0 = time.perf_counter()
+        one()
+        t.append(time.perf_counter() - t0)
+    batch = make_batch(test, np.arange(256))
+    tb = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        model.predict(batch.tokens, batch.pad_mask)
+        tb.append(time.perf_counter() - t0)
+    print(f"inference   one expression: {1e3 * np.median(t):.3f} ms (parse + encode + forward) | "
+          f"batch of 256: {1e3 * np.median(tb):.2f} ms ({256 / np.median(tb):,.0f} expressions/s)", flush=True)
+
+
+def bench_time_to_accuracy(target: float = 0.99, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    for seed in seeds:
+        t0 = time.perf_counter()
+        data = generate_dataset(DatasetConfig(task=REFERENCE_TASK, n_train=10_000, n_val=1_000, n_test=1_000,
+                                              seed=seed))
+        train = encode_examples(data.train, REFERENCE_TASK, "encoder")
+        test = encode_examples(data.test, REFERENCE_TASK, "encoder")
+        trainer = make_trainer(seed=seed)
+        rng = np.random.default_rng(seed)
+        reached, acc, step, eval_time = None, 0.0, 0, 0.0
+        while reached is None and step < 5_000:
+            for batch in iterate_batches(train, 32, rng):
+                trainer.train_step(batch)
+                step += 1
+                if step % 25 == 0:
+                    te = time.perf_counter()
+                    acc = evaluate(trainer.model, test).accuracy
+                    eval_time += time.perf_counter() - te
+                    if acc >= target:
+                        reached = time.perf_counter() - t0
+                        break
+        if reached is None:
+            print(f"to {target:.0%} test accuracy (seed {seed}): not reached in {step} steps (last {acc:.2%})")
+        else:
+            print(f"to {target:.0%} test accuracy (seed {seed}): {reached:.2f} s end to end, {step} steps "
+                  f"(of which evaluation {eval_time:.2f} s), test accuracy {acc:.2%}", flush=True)
+
+
+def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
+    """The same training steps called in a plain loop vs. run by a TrainingSession worker thread
+    (commands between steps, events out, history kept). Alternating rounds, best of each."""
+    config = RunConfig.create(REFERENCE_DATA, kind="encoder", epochs=100, d_model=64, n_layers=2, n_heads=4,
+                              d_ff=256, optimizer=OptimizerConfig(lr=1e-3, batch_size=32))
+    loop_t: list[float] = []
+    session_t: list[float] = []
+
+    def plain() -> None:
+        run = Run(config)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            run.train_step()
+        loop_t.append(time.perf_counter() - t0)
+
+    def threaded() -> None:
+        session = TrainingSession(Run(config))
+        session.start_thread()
+        session.run_until(RunUntil(step=steps))
+        t0 = time.perf_counter()
+        session.start()
+        session.settle(timeout=600)
+        session_t.append(time.perf_counter() - t0)
+        session.close()
+
+    for r in range(rounds):  # alternate which goes first, so a trend in background load hits both
+        for fn in (plain, threaded) if r % 2 == 0 else (threaded, plain):
+            fn()
+    lo, se = min(loop_t) / steps * 1e3, min(session_t) / steps * 1e3
+    print(f"session     {steps} steps: plain loop {lo:.2f} ms/step, worker thread {se:.2f} ms/step "
+          f"(overhead {100 * (se - lo) / lo:+.1f}%)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    args = parser.parse_args(argv)
+    rounds, steps = (1, 30) if args.quick else (4, 100)
+    print(f"llmlearn benchmark — numpy {np.__version__}, {os.cpu_count()} cores, reference encoder "
+          f"{reference_model_config().d_model}d × {reference_model_config().n_layers} layers", flush=True)
+    data = generate_dataset(REFERENCE_DATA)
+    train = encode_examples(data.train, REFERENCE_TASK, "encoder")
+    test = encode_examples(data.test, REFERENCE_TASK, "encoder")
+    default_threads = blas_threads()
+    for threads in sorted({1, default_threads}, reverse=True):
+        set_blas_threads(threads)
+        print(f"-- {threads} BLAS thread(s) for NumPy, {threads} intra-op thread(s) for PyTorch", flush=True)
+        for batch_size in (32, 256):
+            bench_training(train, batch_size, rounds, steps if batch_size == 32 else steps // 4, threads)
+    set_blas_threads(default_threads)
+    bench_inference(test)
+    bench_session_overhead(steps=200 if args.quick else 600, rounds=2 if args.quick else 6)
+    bench_time_to_accuracy(seeds=(0,) if args.quick else (0, 1, 2))
+
+
+if __name__ == "__main__":
+    main()

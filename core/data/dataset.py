@@ -1,0 +1,433 @@
+"""Datasets of (expression, answer) examples: seeded generation with disjoint splits, and a JSON file
+format that is checked line by line when loaded.
+
+Splits are disjoint by expression so that validation and test accuracy measure generalisation, not
+memorisation: val and test hold distinct expressions, and train is drawn (with replacement — small
+tasks have fewer distinct expressions than training examples) from everything outside val ∪ test.
+Val and test are drawn first, so changing ``n_train`` leaves them unchanged for the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.atomic import atomic_write_text
+from core.data.expression import Expression, parse_expression
+from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
+from core.data.task import TaskConfig
+from core.errors import ConfigError, DatasetError, ExpressionError
+
+FORMAT = "llmlearn-dataset"
+VERSION = 1
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+MAX_TRAIN = 10_000_000
+MAX_HELD_OUT = 1_000_000
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One expression and its answer. Immutable, so identical examples can share one object."""
+
+    expression: Expression
+    answer: int
+
+    @property
+    def text(self) -> str:
+        """Canonical text, e.g. ``Max(5, 3, 9)``."""
+        return str(self.expression)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:,} and {hi:,}, got {value:,}")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything needed to regenerate a dataset exactly: the task, split sizes and the seed."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    n_train: int = 10_000
+    n_val: int = 1_000
+    n_test: int = 1_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, TaskConfig):
+            raise ConfigError(f"task must be a TaskConfig, got {type(self.task).__name__}")
+        _check_int("n_train", self.n_train, 1, MAX_TRAIN)
+        _check_int("n_val", self.n_val, 0, MAX_HELD_OUT)
+        _check_int("n_test", self.n_test, 0, MAX_HELD_OUT)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task.to_dict(),
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetConfig:
+        """Rebuild from ``to_dict()`` output; every key is required and no other key is allowed."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a dataset config must be a JSON object, got {type(data).__name__}")
+        expected = ["task", "n_train", "n_val", "n_test", "seed"]
+        missing = [k for k in expected if k not in data]
+        if missing:
+            raise ConfigError(f"dataset config is missing {', '.join(missing)}")
+        extra = sorted(str(k) for k in data if k not in expected)
+        if extra:
+            raise ConfigError(f"dataset config has unknown keys: {', '.join(extra)}")
+        task = TaskConfig.from_dict(data["task"])
+        return cls(task, data["n_train"], data["n_val"], data["n_test"], data["seed"])
+
+
+@dataclass(repr=False)
+class Dataset:
+    """The three splits of a generated (or loaded) dataset and the config that produced them."""
+
+    config: DatasetConfig
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+
+    def __repr__(self) -> str:  # the default would print every example
+        return (
+            f"Dataset({self.config.task.describe()}, train={len(self.train)}, val={len(self.val)}, "
+            f"test={len(self.test)}, seed={self.config.seed})"
+        )
+
+    def split(self, name: str) -> list[Example]:
+        """The examples of split ``name`` ("train", "val" or "test")."""
+        if name not in SPLIT_NAMES:
+            raise DatasetError(f"unknown split {name!r}; the splits are {', '.join(SPLIT_NAMES)}")
+        return getattr(self, name)
+
+    def stats(self, split_name: str) -> dict[str, Any]:
+        """Counts for a preview pane: examples, distinct expressions, and histograms by operation,
+        top-level argument count, expression token length and answer (zero-filled where a value is
+        possible but absent, so bars line up across splits)."""
+        examples = self.split(split_name)
+        task = self.config.task
+        # Group by object identity first: identical examples usually share one object, so each
+        # distinct one is measured once even in a million-example split.
+        multiplicity = Counter(map(id, examples))
+        unique = {id(e): e for e in examples}
+        by_op: Counter[str] = Counter({op: 0 for op in task.operations})
+        lo = min(task.arg_range(op)[0] for op in task.operations)
+        by_nargs: Counter[int] = Counter({k: 0 for k in range(lo, task.max_args + 1)})
+        by_len: Counter[int] = Counter()
+        by_answer: Counter[int] = Counter({v: 0 for v in range(task.num_classes)})
+        distinct: set[Expression] = set()
+        for key, count in multiplicity.items():
+            ex = unique[key]
+            expr = ex.expression
+            by_op[expr.op] += count
+            by_nargs[expr.n_args] += count
+            by_len[len(expr.tokens())] += count
+            by_answer[ex.answer] += count
+            distinct.add(expr)
+        return {
+            "n": len(examples),
+            "distinct": len(distinct),
+            "by_operation": dict(by_op),
+            "by_n_args": dict(sorted(by_nargs.items())),
+            "token_lengths": dict(sorted(by_len.items())),
+            "by_answer": dict(sorted(by_answer.items())),
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generation.
+
+
+class _Progress:
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+        if callback is not None:
+            callback(0, total)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+def _chunk_size(n: int) -> int:
+    """Examples drawn per NumPy call: ~1% of the split, between 256 and 10,000.
+
+    Depends only on the split's own size, so val/test stay identical when n_train changes.
+    """
+    return min(10_000, max(256, -(-n // 100)))
+
+
+def _share(n: int, op_index: int, n_ops: int) -> int:
+    """How many of ``n`` examples get operation ``op_index`` when example i gets i % n_ops."""
+    return n // n_ops + (1 if op_index < n % n_ops else 0)
+
+
+def _check_space(config: DatasetConfig) -> None:
+    """Refuse configs whose val + test would use over half of some operation's expressions: the
+    rejection sampling would crawl and train would be left with little to learn from."""
+    task = config.task
+    n_ops = len(task.operations)
+    space = count_flat_expressions(task)
+    for j, op in enumerate(task.operations):
+        need = _share(config.n_val, j, n_ops) + _share(config.n_test, j, n_ops)
+        if 2 * need > space[op]:
+            kind = "flat " if task.max_depth > 1 else ""
+            raise DatasetError(
+                f"the task {task.describe()} has only {space[op]:,} distinct {kind}{op} expressions, "
+                f"but n_val={config.n_val:,} and n_test={config.n_test:,} need {need:,} distinct ones "
+                f"of them, more than half; lower n_val/n_test or widen the task "
+                f"(more arguments or max_value 99)"
+            )
+
+
+def _draw_split(
+    rng: np.random.Generator,
+    sampler: ExpressionSampler,
+    n: int,
+    forbidden: set[ExprKey],
+    distinct: bool,
+    progress: _Progress,
+) -> list[ExprKey]:
+    """Draw ``n`` keys, balanced over operations, none in ``forbidden``; when ``distinct``, each
+    accepted key joins ``forbidden`` so it is neither repeated nor reused by a later split."""
+    n_ops = len(sampler.task.operations)
+    keys: list[ExprKey] = []
+    budget = 50 * n + 10_000  # draws allowed before giving up; the space check keeps us far below
+    chunk = _chunk_size(n)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        pending = np.arange(start, stop, dtype=np.int64) % n_ops
+        while pending.size:
+            budget -= pending.size
+            if budget < 0:
+                raise DatasetError(
+                    f"could not draw {n:,} examples outside the {len(forbidden):,} reserved expressions; "
+                    f"the task's expression space is too small for these split sizes"
+                )
+            drawn = sampler.draw(rng, pending)
+            if distinct:
+                rejected: list[int] = []
+                for key in drawn:
+                    if key in forbidden:
+                        rejected.append(key[0])
+                    else:
+                        forbidden.add(key)
+                        keys.append(key)
+            else:
+                keys.extend([key for key in drawn if key not in forbidden])
+                rejected = [key[0] for key in drawn if key in forbidden] if len(keys) < stop else []
+            pending = np.asarray(rejected, dtype=np.int64)
+        progress.advance(stop - start)
+    order = rng.permutation(n)
+    return [keys[i] for i in order.tolist()]
+
+
+class _ExampleBuilder:
+    """Keys → Examples, one shared object per distinct key: a million-example train split of a small
+    task holds only a few thousand distinct expressions, so this saves most of the time and memory."""
+
+    def __init__(self, sampler: ExpressionSampler) -> None:
+        self.sampler = sampler
+        self.table: dict[ExprKey, Example] = {}
+
+    def build(self, keys: list[ExprKey]) -> list[Example]:
+        table = self.table
+        for key in dict.fromkeys(keys):
+            if key not in table:
+                expr = self.sampler.build(key)
+                table[key] = Example(expr, expr.evaluate())
+        return [table[key] for key in keys]
+
+
+def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = None) -> Dataset:
+    """Generate the dataset ``config`` describes; the same config always gives the same dataset.
+
+    Operations are balanced (counts differ by at most one per split), argument counts uniform in each
+    op's range, numbers uniform in 0..max_value. ``progress(done, total)`` is called at the start and
+    then every ~1% of a split (at most every 10,000 examples).
+    """
+    if not isinstance(config, DatasetConfig):
+        raise TypeError(f"generate_dataset needs a DatasetConfig, got {type(config).__name__}")
+    _check_space(config)
+    rng = np.random.default_rng(config.seed)
+    sampler = ExpressionSampler(config.task)
+    tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
+    held_out: set[ExprKey] = set()
+    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker)
+    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker)
+    train = _draw_split(rng, sampler, config.n_train, held_out, False, tracker)
+    builder = _ExampleBuilder(sampler)
+    return Dataset(config, builder.build(train), builder.build(val), builder.build(test))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Files.
+
+
+def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> None:
+    """Write ``dataset`` as readable JSON, one example per line, atomically."""
+    config = dataset.config
+    for name in SPLIT_NAMES:
+        want, have = getattr(config, f"n_{name}"), len(dataset.split(name))
+        if want != have:
+            raise DatasetError(f"cannot save: the config says n_{name}={want:,} but {name} holds {have:,}")
+    config_json = json.dumps(config.to_dict(), indent=2).replace("\n", "\n  ")
+    parts = ["{", f'  "format": "{FORMAT}",', f'  "version": {VERSION},', f'  "config": {config_json},']
+    parts.append('  "splits": {')
+    for i, name in enumerate(SPLIT_NAMES):
+        comma = "," if i < len(SPLIT_NAMES) - 1 else ""
+        examples = dataset.split(name)
+        if not examples:
+            parts.append(f'    "{name}": []{comma}')
+            continue
+        parts.append(f'    "{name}": [')
+        parts.append(",\n".join(_entry_lines(examples)))
+        parts.append(f"    ]{comma}")
+    parts.extend(["  }", "}", ""])
+    try:
+        atomic_write_text(path, "\n".join(parts))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot write the dataset: {exc.strerror or exc}") from None
+
+
+def _entry_lines(examples: Sequence[Example]) -> list[str]:
+    """``["Max(5, 3, 9)", 9]`` per example, each distinct object formatted once."""
+    done: dict[int, str] = {}
+    out: list[str] = []
+    for ex in examples:
+        line = done.get(id(ex))
+        if line is None:
+            line = done[id(ex)] = "      " + json.dumps([ex.text, ex.answer])
+        out.append(line)
+    return out
+
+
+def load_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Read a file written by ``save_dataset``, checking everything; any problem is a DatasetError
+    naming the file and what is wrong (and which entry, for a bad example)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{p}: is a directory, not a dataset file") from None
+    except OSError as exc:
+        raise DatasetError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{p}: not a dataset file (not UTF-8 text, bad byte at offset {exc.start})") from None
+    if not text.strip():
+        raise DatasetError(f"{p}: the file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = " — the file looks truncated" if exc.pos >= len(text.rstrip()) else ""
+        raise DatasetError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}") from None
+    except (ValueError, RecursionError) as exc:
+        raise DatasetError(f"{p}: not valid JSON ({exc})") from None
+    return _from_json(data, p)
+
+
+def _from_json(data: Any, p: Path) -> Dataset:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DatasetError(f'{p}: not an llmlearn dataset file (expected "format": "{FORMAT}")')
+    version = data.get("version")
+    if type(version) is not int or version != VERSION:
+        raise DatasetError(f"{p}: unsupported dataset version {version!r}; this program reads version {VERSION}")
+    expected = {"format", "version", "config", "splits"}
+    missing = sorted(expected - set(data))
+    if missing:
+        raise DatasetError(f"{p}: missing {', '.join(missing)}")
+    extra = sorted(set(data) - expected)
+    if extra:
+        raise DatasetError(f"{p}: unknown keys {', '.join(extra)}")
+    try:
+        config = DatasetConfig.from_dict(data["config"])
+    except ConfigError as exc:
+        raise DatasetError(f"{p}: bad config: {exc}") from None
+    splits = data["splits"]
+    if not isinstance(splits, dict) or set(splits) != set(SPLIT_NAMES):
+        raise DatasetError(f"{p}: 'splits' must be an object with exactly the keys {', '.join(SPLIT_NAMES)}")
+    parsed: dict[str, Example] = {}
+    examples = {name: _parse_split(p, name, splits[name], config, parsed) for name in SPLIT_NAMES}
+    _check_disjoint(p, examples)
+    return Dataset(config, examples["train"], examples["val"], examples["test"])
+
+
+def _parse_split(p: Path, name: str, entries: Any, config: DatasetConfig, parsed: dict[str, Example]) -> list[Example]:
+    """Check and convert one split's entries; ``parsed`` caches examples by text across splits."""
+    if not isinstance(entries, list):
+        raise DatasetError(f"{p}: split {name!r} must be a list, got {type(entries).__name__}")
+    want = getattr(config, f"n_{name}")
+    if len(entries) != want:
+        raise DatasetError(
+            f"{p}: the config says n_{name}={want:,} but the file holds {len(entries):,} {name} "
+            f"examples (truncated or edited?)"
+        )
+    task = config.task
+    out: list[Example] = []
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and type(entry[1]) is int):
+            raise DatasetError(f'{p}: {name} entry {i + 1} must be ["expression", answer], got {_short(entry)}')
+        text, answer = entry
+        ex = parsed.get(text)
+        if ex is None:
+            try:
+                expr = parse_expression(text, task)
+            except ExpressionError as exc:
+                raise DatasetError(f"{p}: {name} entry {i + 1} {text!r}: {exc}") from None
+            ex = parsed[text] = Example(expr, expr.evaluate())
+        if answer != ex.answer:
+            raise DatasetError(f"{p}: {name} entry {i + 1}: stored answer {answer} is wrong, {ex.text} = {ex.answer}")
+        out.append(ex)
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_disjoint(p: Path, examples: dict[str, list[Example]]) -> None:
+    """No expression in two splits; none repeated inside val or test."""
+    first_seen: dict[Expression, tuple[str, int]] = {}
+    for name in ("val", "test", "train"):
+        for i, ex in enumerate(examples[name]):
+            where = first_seen.get(ex.expression)
+            if where is None:
+                first_seen[ex.expression] = (name, i)
+                continue
+            other, j = where
+            if other != name:
+                raise DatasetError(
+                    f"{p}: {ex.text} is in both {other} (entry {j + 1}) and {name} (entry {i + 1}); "
+                    f"splits must not share expressions"
+                )
+            if name != "train":
+                raise DatasetError(
+                    f"{p}: {name} entries {j + 1} and {i + 1} are both {ex.text}; {name} must not repeat expressions"
+                )

@@ -1,0 +1,139 @@
+"""What a task is: which operations, how large the numbers, how many arguments, how deep the nesting.
+
+A task fixes the model's output space (``num_classes``) and the longest sequence it will see
+(``max_expression_tokens``), so the model config, the generator and the parser all read it from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from core.data.operations import MAX_ARGS, MIN_ARGS, OPERATIONS, canonical_operation
+from core.errors import ConfigError
+
+ALLOWED_MAX_VALUES: tuple[int, ...] = (9, 99)
+MAX_DEPTH = 3
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+
+
+def _normalised_operations(ops: Any) -> tuple[str, ...]:
+    """Canonical spelling, order kept (it defines the op ids), duplicates and unknowns refused."""
+    if isinstance(ops, str) or not isinstance(ops, list | tuple):
+        raise ConfigError(f"operations must be a list of operation names, got {ops!r}")
+    if not ops:
+        raise ConfigError(f"operations must name at least one of {', '.join(OPERATIONS)}")
+    names: list[str] = []
+    for op in ops:
+        canon = canonical_operation(op) if isinstance(op, str) else None
+        if canon is None:
+            raise ConfigError(f"unknown operation {op!r}; known operations: {', '.join(OPERATIONS)}")
+        if canon in names:
+            raise ConfigError(f"operation {canon} is listed more than once")
+        names.append(canon)
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A family of expressions: ``operations`` over numbers 0..``max_value`` with ``min_args``..
+    ``max_args`` arguments; ``max_depth`` > 1 lets arguments be expressions themselves."""
+
+    operations: tuple[str, ...] = tuple(OPERATIONS)
+    max_value: int = 9
+    min_args: int = 3
+    max_args: int = 3
+    max_depth: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operations", _normalised_operations(self.operations))
+        _check_int("max_value", self.max_value, 0, 10**9)
+        if self.max_value not in ALLOWED_MAX_VALUES:
+            raise ConfigError(
+                f"max_value must be one of {', '.join(map(str, ALLOWED_MAX_VALUES))}, got {self.max_value}"
+            )
+        _check_int("min_args", self.min_args, 1, MAX_ARGS)
+        _check_int("max_args", self.max_args, 1, MAX_ARGS)
+        if self.max_args < self.min_args:
+            raise ConfigError(f"max_args ({self.max_args}) must be at least min_args ({self.min_args})")
+        if "Second" in self.operations and self.max_args < MIN_ARGS["Second"]:
+            raise ConfigError(
+                f"Second needs at least {MIN_ARGS['Second']} arguments, so max_args must be at least "
+                f"{MIN_ARGS['Second']} when Second is one of the operations"
+            )
+        _check_int("max_depth", self.max_depth, 1, MAX_DEPTH)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of possible answers (0..max_value): the encoder's output size."""
+        return self.max_value + 1
+
+    @property
+    def max_number_tokens(self) -> int:
+        """Digits in the largest number (numbers are written digit by digit)."""
+        return len(str(self.max_value))
+
+    @property
+    def max_answer_tokens(self) -> int:
+        """Digits in the longest answer (the decoder also emits [EOS] after them)."""
+        return self.max_number_tokens
+
+    @property
+    def max_expression_tokens(self) -> int:
+        """Tokens in the longest expression of this task — exact, also for nested tasks.
+
+        Flat: ``Op ( a , b , c )`` = 2 + max_args·(number + comma/close). Nested: each argument may
+        be a whole expression one level shallower, so the same formula recurses on that length.
+        """
+        arg_len = self.max_number_tokens
+        length = 0
+        for _ in range(self.max_depth):
+            length = 2 + self.max_args * (arg_len + 1)
+            arg_len = length
+        return length
+
+    def arg_range(self, op: str) -> tuple[int, int]:
+        """The (min, max) argument count of ``op`` in this task (Second never takes fewer than 2)."""
+        return max(self.min_args, MIN_ARGS[op]), self.max_args
+
+    def describe(self) -> str:
+        """A one-line human summary, e.g. ``First/Second/Last/Max/Min · 0–9 · 3 args``."""
+        if self.min_args == self.max_args:
+            args = f"{self.max_args} arg{'s' if self.max_args != 1 else ''}"
+        else:
+            args = f"{self.min_args}–{self.max_args} args"
+        parts = ["/".join(self.operations), f"0–{self.max_value}", args]
+        if self.max_depth > 1:
+            parts.append(f"nested ≤ {self.max_depth}")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (operations as a list)."""
+        return {
+            "operations": list(self.operations),
+            "max_value": self.max_value,
+            "min_args": self.min_args,
+            "max_args": self.max_args,
+            "max_depth": self.max_depth,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskConfig:
+        """Rebuild from ``to_dict()`` output; every key is required and no other key is allowed."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a task config must be a JSON object, got {type(data).__name__}")
+        expected = [f.name for f in fields(cls)]
+        missing = [k for k in expected if k not in data]
+        if missing:
+            raise ConfigError(f"task config is missing {', '.join(missing)}")
+        extra = sorted(str(k) for k in data if k not in expected)
+        if extra:
+            raise ConfigError(f"task config has unknown keys: {', '.join(extra)}")
+        return cls(**{k: data[k] for k in expected})

@@ -1,0 +1,52 @@
+"""Encoder (BERT-style) classifier: reads the whole expression, answers with one class per number.
+
+The answer is read at position 0 — the operation token, which every expression starts with — through a
+linear head over ``num_classes`` (10 for 0–9, 100 for 0–99: the whole number, not its first digit).
+Attention is bidirectional; padding keys are masked so the output does not depend on padding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.nn.layers.linear import Linear
+from core.nn.loss import softmax_probs
+from core.nn.models.backbone import TransformerBackbone
+
+
+class TransformerEncoder(TransformerBackbone):
+    causal = False
+
+    def _build_head(self) -> None:
+        c = self.config
+        self.head = Linear(self.params, "head", c.d_model, c.num_classes, self.rng)
+
+    def forward(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
+        """tokens (B, T), pad_mask (B, T) True at real tokens → logits (B, num_classes)."""
+        # Training computes the last layer at position 0 only (same result, ~⅓ fewer FLOPs); evaluation
+        # runs it in full so every layer's attention map is complete for inspection.
+        h = self.forward_trunk(tokens, pad_mask, first_only=self.training)
+        if not self.training:
+            batch, time = tokens.shape
+            h = h.reshape(batch, time, -1)[:, 0]
+        self._first_only = self.training
+        return self.head.forward(h)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Fill every parameter's gradient from dL/dlogits (B, num_classes)."""
+        d_cls = self.head.backward(dlogits)
+        if not self._first_only:
+            batch, time = self._bt
+            dh = np.zeros((batch, time, self.config.d_model), dtype=self.dtype)
+            dh[:, 0] = d_cls
+            d_cls = dh.reshape(batch * time, -1)
+        self.backward_trunk(d_cls)
+
+    def predict(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (B, num_classes), in evaluation mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return softmax_probs(self.forward(tokens, pad_mask))
+        finally:
+            self.train(was_training)

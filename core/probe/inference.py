@@ -1,0 +1,127 @@
+"""Answer typed expressions with a model: the prediction, its probabilities and the attention used.
+
+Used by the CLI's ``predict``, the session's probes and the workbench's inference console. Every
+failure a user can cause (an unparsable expression, one outside the model's task) comes back as a
+``Prediction`` with ``error`` set, so a batch with one bad line still answers the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.data.expression import Expression, parse_expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
+from core.errors import ExpressionError
+from core.nn.loss import softmax_probs
+from core.nn.models.decoder import TransformerDecoder
+from core.nn.models.factory import Model
+from core.train.evaluation import decode_answers
+
+
+@dataclass
+class Prediction:
+    text: str
+    expression: Expression | None = None
+    answer: int | None = None  # the model's answer (None if it produced no valid number)
+    truth: int | None = None
+    top: list[tuple[int, float]] = field(default_factory=list)  # (answer, probability), best first
+    steps: list[list[tuple[str, float]]] = field(default_factory=list)  # decoder: top tokens at each step
+    tokens: list[str] = field(default_factory=list)  # input tokens (decoder: prompt + generated)
+    attention: list[np.ndarray] = field(default_factory=list)  # per layer (H, T, T)
+    error: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.error is None and self.answer is not None and self.answer == self.truth
+
+    def to_dict(self) -> dict[str, object]:
+        return {"expression": self.text if self.expression is None else str(self.expression),
+                "answer": self.answer, "truth": self.truth, "correct": self.correct if self.error is None else None,
+                "top": [{"answer": a, "probability": round(p, 6)} for a, p in self.top], "error": self.error}
+
+
+def predict(model: Model, task: TaskConfig, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
+    """Parse each text against ``task`` and answer the valid ones in one batch."""
+    results = [Prediction(text=t) for t in texts]
+    valid: list[int] = []
+    for i, r in enumerate(results):
+        try:
+            r.expression = parse_expression(r.text, task)
+        except ExpressionError as exc:
+            r.error = str(exc)
+            continue
+        r.truth = r.expression.evaluate()
+        if len(r.expression.tokens()) > model.config.max_len - (task.max_answer_tokens + 1):
+            r.error = "expression is too long for this model"
+            continue
+        valid.append(i)
+    if not valid:
+        return results
+    rows = [VOCAB.encode(results[i].expression.tokens()) for i in valid]  # type: ignore[union-attr]
+    if isinstance(model, TransformerDecoder):
+        _predict_decoder(model, task, results, valid, rows, top_k)
+    else:
+        _predict_encoder(model, results, valid, rows, top_k)
+    return results
+
+
+def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(r) for r in rows])
+    tokens = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
+    for i, r in enumerate(rows):
+        tokens[i, : len(r)] = r
+    return tokens, lengths
+
+
+def _predict_encoder(model: Model, results: list[Prediction], valid: list[int], rows: list[list[int]],
+                     top_k: int) -> None:
+    tokens, lengths = _pad(rows)
+    mask = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
+    was_training = model.training
+    model.eval()
+    try:
+        probs = softmax_probs(model.forward(tokens, mask).astype(np.float64))
+        maps = model.attention_maps()
+    finally:
+        model.train(was_training)
+    for j, i in enumerate(valid):
+        r = results[i]
+        order = np.argsort(-probs[j])[:top_k]
+        r.answer = int(order[0])
+        r.top = [(int(a), float(probs[j, a])) for a in order]
+        r.tokens = VOCAB.decode(rows[j])
+        n = int(lengths[j])
+        r.attention = [m[j, :, :n, :n].astype(np.float64) for m in maps]
+
+
+def _predict_decoder(model: TransformerDecoder, task: TaskConfig, results: list[Prediction], valid: list[int],
+                     rows: list[list[int]], top_k: int) -> None:
+    prompts, lengths = _pad([[*r, VOCAB.sep_id] for r in rows])
+    gen = model.generate(prompts, lengths, task.max_answer_tokens + 1, VOCAB.eos_id, VOCAB.pad_id)
+    answers = decode_answers(gen.tokens)
+    generated = [[int(t) for t in gen.tokens[j, : gen.lengths[j]]] for j in range(len(rows))]
+    # Attention over the whole sequence the model produced (prompt + answer), from one more forward.
+    full = [[int(t) for t in prompts[j, : lengths[j]]] + generated[j] for j in range(len(rows))]
+    tokens, full_len = _pad(full)
+    was_training = model.training
+    model.eval()
+    try:
+        model.forward(tokens)
+        maps = model.attention_maps()
+    finally:
+        model.train(was_training)
+    for j, i in enumerate(valid):
+        r = results[i]
+        r.answer = int(answers[j]) if answers[j] >= 0 else None
+        r.tokens = VOCAB.decode(full[j])
+        n = int(full_len[j])
+        r.attention = [m[j, :, :n, :n].astype(np.float64) for m in maps]
+        p = gen.probs[j].astype(np.float64)
+        r.steps = [[(VOCAB.tokens[int(t)], float(p[s, t])) for t in np.argsort(-p[s])[:top_k]]
+                   for s in range(len(generated[j]))]
+        if r.answer is not None:  # probability of the generated sequence: Π P(token | prefix)
+            r.top = [(r.answer, float(np.prod([p[s, t] for s, t in enumerate(generated[j])])))]
