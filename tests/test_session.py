@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from core.errors import CheckpointError, ConfigError
+from core.probe.inference import predict
 from core.train.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.train.run import Run
-from core.probe.inference import predict
 from core.train.session import RunUntil, TrainingSession
 from tests.conftest import tiny_config
 
