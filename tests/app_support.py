@@ -56,7 +56,7 @@ async def wait_for_screen(pilot: Pilot[int], screen_type: type) -> None:
 async def set_value(pilot: Pilot[int], selector: str, value: str) -> None:
     pilot.app.query_one(selector, Input).value = value
     # Let the Changed message be handled; waiting for idleness only works while nothing trains.
-    await (pilot.pause(0.05) if pilot.app.training.state == "running" else pilot.pause())
+    await (pilot.pause(0.05) if pilot.app.controller.state == "running" else pilot.pause())
 
 
 async def tiny_settings(pilot: Pilot[int], **overrides: str) -> None:
@@ -72,7 +72,7 @@ async def tiny_settings(pilot: Pilot[int], **overrides: str) -> None:
 
 
 def step_of(app: WorkbenchApp) -> int:
-    s = app.training.session
+    s = app.controller.session
     return -1 if s is None else s.run.step
 
 

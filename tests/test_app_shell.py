@@ -62,7 +62,7 @@ async def test_command_palette_runs_a_single_step() -> None:
         await pilot.press(*"single")
         await pilot.pause(0.2)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: step_of(app) == 1 and app.training.state == "paused", what="one step")
+        await wait_for(pilot, lambda: step_of(app) == 1 and app.controller.state == "paused", what="one step")
         await pilot.pause(0.2)
         assert step_of(app) == 1
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from core.errors import CheckpointError, ConfigError
 from core.probe.inference import predict
-from core.train.events import DivergenceEvent, EditEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.train import session as session_module
+from core.train.events import (
+    Cause,
+    DivergenceEvent,
+    EditEvent,
+    ErrorEvent,
+    EvalEvent,
+    StateEvent,
+    StepEvent,
+    UntilMetEvent,
+)
+from core.train.history import MetricHistory
 from core.train.run import Run
-from core.train.session import RunUntil, TrainingSession
+from core.train.run_until import RunUntil
+from core.train.session import TrainingSession
 from tests.conftest import tiny_config
 
 
@@ -304,3 +318,125 @@ def test_predict_restores_the_decoder_mode() -> None:
     run.model.eval()
     (r,) = predict(run.model, run.config.dataset.task, ["Max(12, 7)"])
     assert not run.model.training and r.error is None and len(r.steps) >= 1
+
+
+def _hold_worker(s: TrainingSession) -> threading.Event:
+    """Keep the worker busy inside a request until the returned event is set, so commands pile up."""
+    gate, inside = threading.Event(), threading.Event()
+
+    def block(run: Run) -> None:
+        inside.set()
+        gate.wait(10)
+
+    s.request(block)
+    assert inside.wait(10)
+    return gate
+
+
+def test_step_commands_add_up_when_they_arrive_together() -> None:
+    s = _session()
+    try:
+        gate = _hold_worker(s)
+        for _ in range(5):
+            s.step(1)  # five quick F7 presses, all queued before the first step runs
+        gate.set()
+        s.settle()
+        assert s.run.step == 5
+        assert _steps(s.drain()) == [1, 2, 3, 4, 5]
+    finally:
+        assert s.close()
+
+
+def test_a_step_command_during_an_open_ended_run_means_n_more_steps() -> None:
+    s = _session(epochs=50)
+    try:
+        gate = _hold_worker(s)
+        s.start()
+        s.step(3)
+        gate.set()
+        s.settle()
+        assert s.run.step == 3
+        states = [e for e in s.drain() if isinstance(e, StateEvent)]
+        assert states[-1].state == "paused" and states[-1].cause is Cause.BUDGET
+    finally:
+        assert s.close()
+
+
+def test_a_met_condition_is_an_event_of_its_own_and_is_cleared() -> None:
+    s = _session(epochs=50)
+    try:
+        s.run_until(RunUntil(step=7))
+        s.start()
+        s.settle()
+        assert s.run.step == 7
+        events = s.drain()
+        met = [e for e in events if isinstance(e, UntilMetEvent)]
+        assert len(met) == 1 and met[0].condition == "step" and met[0].step == 7
+        last = [e for e in events if isinstance(e, StateEvent)][-1]
+        assert last.cause is Cause.UNTIL and last.state == "paused"
+        s.step(3)  # the condition does not carry on: the next steps run
+        s.settle()
+        assert s.run.step == 10
+        assert not [e for e in s.drain() if isinstance(e, UntilMetEvent)]
+    finally:
+        assert s.close()
+
+
+def test_step_events_are_dropped_past_the_limit_but_nothing_else_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session_module, "MAX_PENDING_EVENTS", 5)
+    s = _session(epochs=50)
+    try:
+        s.step(40)
+        s.settle()
+        events = s.drain()
+        steps = _steps(events)
+        assert s.dropped_events == 40 - len(steps) and s.dropped_events > 0
+        assert steps == sorted(steps) and len(steps) < 40
+        states = [e for e in events if isinstance(e, StateEvent)]
+        assert states[-1].state == "paused" and states[-1].step == 40  # state events are never dropped
+        hist_steps, _ = s.history.points("train/loss")
+        assert hist_steps == list(range(1, 41))  # the history has every step
+    finally:
+        assert s.close()
+
+
+def test_pace_spaces_the_steps_by_their_own_timestamps() -> None:
+    s = _session(epochs=50)
+    try:
+        s.set_pace(40.0)
+        s.step(9)
+        s.settle()
+        times = [e.time for e in s.drain() if isinstance(e, StepEvent)]
+        assert len(times) == 9
+        gaps = np.diff(times)
+        # A pace is a ceiling the worker never exceeds (a busy machine may make it slower, never faster).
+        assert gaps.min() >= 0.8 / 40.0, gaps
+        assert times[-1] - times[0] >= 0.95 * 8 / 40.0
+    finally:
+        assert s.close()
+
+
+def test_history_readers_get_consistent_copies_while_the_writer_halves() -> None:
+    history = MetricHistory(capacity=8)
+    done = threading.Event()
+    bad: list[str] = []
+
+    def write() -> None:
+        for step in range(1, 30_001):
+            history.add(step, {"a": float(step), "b": float(-step)})
+        done.set()
+
+    def read() -> None:
+        while not done.is_set():
+            steps, values = history.points("a")
+            if len(steps) != len(values) or steps != sorted(steps):
+                bad.append(f"inconsistent copy: {steps} {values}")
+            history.to_records()
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not bad, bad[:3]
+    assert history.points("a")[0][-1] == 30_000 and history.last_step() == 30_000

@@ -1,9 +1,11 @@
 """The interactive workbench: a Textual app with Dataset, Training, Inference and Inspector panes.
 
 ``run_app()`` is what ``workbench`` (no arguments), ``workbench app`` and ``python -m workbench`` open.
-The app is a thin shell: keys, command palette and buttons all go through the same actions, which
-delegate to the panes. The one thing the app itself guards is the end: quitting with an unsaved run
-offers to save, and the training worker is always stopped (``session.close(timeout=1)``) before the
+The App owns the state: the dataset the next run uses and the ``SessionController`` that holds the
+training session. Keys, the command palette and buttons all go through the same actions; panes show
+what they are given (attributes down) and tell the App what the user asked for (messages up); the
+controller and its workers report through the messages of ``workbench.messages``. The App also guards
+the end: quitting with an unsaved run offers to save, and every training worker is stopped before the
 process can exit — it is a non-daemon thread, so a forgotten one would keep the terminal hanging.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
+import time
+from pathlib import PurePath
 from typing import ClassVar
 
 from textual import on
@@ -19,10 +22,23 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
-from core.data.dataset import Dataset, DatasetConfig
+from core.data.dataset import Dataset
+from core.errors import ConfigError
+from core.optim.config import OptimizerConfig
 from core.threads import set_blas_threads
 from core.train.session import TrainingSession
 from workbench.commands import WorkbenchCommands
+from workbench.messages import (
+    CheckpointSaved,
+    DatasetAdopted,
+    EditApplied,
+    Notice,
+    RunFailed,
+    RunReady,
+    SaveFailed,
+    SessionUpdated,
+    UntilMet,
+)
 from workbench.model_source import SessionModelSource
 from workbench.panes.dataset import DatasetPane
 from workbench.panes.inference import InferencePane
@@ -32,11 +48,15 @@ from workbench.screens.help import HelpScreen
 from workbench.screens.load_checkpoint import LoadCheckpointScreen
 from workbench.screens.quit import QuitScreen
 from workbench.screens.save_checkpoint import SaveCheckpointScreen
+from workbench.session_controller import SessionController, Then
+from workbench.steering import parse_pace
 from workbench.styles import STYLES
+from workbench.widgets.steer_bar import SteerBar
 
 PANES: tuple[tuple[str, str, str], ...] = (("dataset", "Dataset", "f2"), ("training", "Training", "f3"),
                                            ("inference", "Inference", "f4"), ("inspector", "Inspector", "f5"))
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
+HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
 _MAIN_SCREEN_ACTIONS = {"start", "pause", "toggle_run", "step", "epoch", "stop", "save", "load", "generate",
                         "save_dataset", "load_dataset", "show_pane", "show_chart", "toggle_config", "help"}
 
@@ -47,12 +67,13 @@ class WorkbenchApp(App[int]):
 
     TITLE = "llmlearn workbench"
     # Absolute, so that subclasses defined elsewhere (tests, benchmarks) find the styles too.
-    CSS_PATH: ClassVar[list[str | Path]] = [STYLES / "app.tcss", STYLES / "dataset.tcss",  # type: ignore[misc]
-                                            STYLES / "training.tcss", STYLES / "inference.tcss",
-                                            STYLES / "inspector.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [STYLES / "app.tcss", STYLES / "dataset.tcss",
+                                                STYLES / "training.tcss", STYLES / "inference.tcss",
+                                                STYLES / "inspector.tcss"]
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]
+    # Textual declares these as ``ClassVar[...] | None``, which mypy reads as an instance variable.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]  # type: ignore[misc]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]  # type: ignore[misc]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", tooltip="This list of keys", priority=True),
         *(Binding(key, f"show_pane('{pane}')", title, tooltip=f"Show the {title} pane", show=False, priority=True)
@@ -80,8 +101,12 @@ class WorkbenchApp(App[int]):
             self.animation_level = "none"
         self.initial_pane = initial_pane
         self.dataset: Dataset | None = None
-        self.sessions: list[TrainingSession] = []  # every session started, so none can outlive the app
+        self.controller = SessionController(self)
         self._quitting = False
+        self._confirm_new_run = 0.0  # time of a first Start press on an unsaved run
+        self._summary = ""
+        self._summary_state = ""
+        self._summary_at = 0.0
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -90,7 +115,7 @@ class WorkbenchApp(App[int]):
             with TabPane(f"{PANES[0][1]} [dim]F2[/]", id="dataset"):
                 yield DatasetPane(id="dataset-pane")
             with TabPane(f"{PANES[1][1]} [dim]F3[/]", id="training"):
-                yield TrainingPane(id="training-pane")
+                yield TrainingPane(self.controller, id="training-pane")
             # Probing panes read the live run only while it is not stepping, and always on copies.
             live = SessionModelSource(self._current_session)
             with TabPane(f"{PANES[2][1]} [dim]F4[/]", id="inference"):
@@ -100,19 +125,12 @@ class WorkbenchApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = self.training.summary()
+        self.sub_title = self.controller.summary()
         self.training.active = self.initial_pane == "training"
+        self.controller.start_polling()
 
     def _current_session(self) -> TrainingSession | None:
-        return self.training.session
-
-    @on(OpenInConsole)
-    def _open_in_console(self, event: OpenInConsole) -> None:
-        """A mistake picked in the inspector's evaluation view opens in the inference console."""
-        self.action_show_pane("inference")
-        pane = self.query_one("#inference-pane", InferencePane)
-        pane.run_expression(event.text, event.model)
-        self.call_after_refresh(pane.focus_default)
+        return self.controller.session
 
     @property
     def training(self) -> TrainingPane:
@@ -122,25 +140,101 @@ class WorkbenchApp(App[int]):
     def dataset_pane(self) -> DatasetPane:
         return self.query_one("#dataset-pane", DatasetPane)
 
-    # -- glue between panes ------------------------------------------------------------------------------------
-    def dataset_form_config(self) -> DatasetConfig | None:
-        """The dataset the Dataset pane's form describes (None while it has errors)."""
-        return self.dataset_pane.read_config()
+    # -- messages: from the controller and its workers ----------------------------------------------------
+    @on(RunReady)
+    def _run_ready(self, message: RunReady) -> None:
+        self.controller.adopt(message)
 
-    def show_dataset(self, dataset: Dataset) -> None:
-        """Show a dataset built elsewhere (a run generated it, or a checkpoint brought it)."""
-        if dataset is not self.dataset:
-            self.dataset_pane.show_dataset(dataset)
+    @on(RunFailed)
+    def _run_failed(self, message: RunFailed) -> None:
+        self.controller.failed(message)
+
+    @on(SessionUpdated)
+    def _session_updated(self, message: SessionUpdated) -> None:
+        self.training.show_session(message.state_changed)
+        self._post_summary()
+
+    @on(UntilMet)
+    def _until_met(self, message: UntilMet) -> None:
+        self.training.show_until_cleared()
+        self.notify(f"{message.reason} (step {message.step:,}); the condition is cleared.",
+                    title="Run-until condition met", timeout=6)
+
+    @on(Notice)
+    def _notice(self, message: Notice) -> None:
+        self.notify(message.message, title=message.title, severity=message.severity, timeout=message.timeout)
+
+    @on(EditApplied)
+    def _edit_applied(self, message: EditApplied) -> None:
+        self.notify(f"{message.field} = {message.value:g} from step {message.step:,}", timeout=3)
+        if message.field == "lr":
+            self.training.show_lr(message.value)
+
+    @on(CheckpointSaved)
+    def _checkpoint_saved(self, message: CheckpointSaved) -> None:
+        self.notify(f"Saved {message.name} at step {message.step:,} → {message.path}", title="Checkpoint",
+                    timeout=4)
+        self.controller.saved(message)
+
+    @on(SaveFailed)
+    def _save_failed(self, message: SaveFailed) -> None:
+        self.controller.save_failed()
+        self.notify(message.message, title=f"Cannot save {message.name}", severity="error", timeout=8)
+
+    @on(DatasetAdopted)
+    def _dataset_adopted(self, message: DatasetAdopted) -> None:
+        """A run generated its dataset, or a checkpoint brought one: the Dataset pane shows it."""
+        if message.dataset is not self.dataset:
+            self.dataset_pane.show_dataset(message.dataset)
+        if message.source == "checkpoint":
+            self.notify("The Dataset pane now shows the loaded run's dataset and settings.", timeout=4)
+
+    # -- messages: from the panes ---------------------------------------------------------------------------
+    @on(OpenInConsole)
+    def _open_in_console(self, event: OpenInConsole) -> None:
+        """A mistake picked in the inspector's evaluation view opens in the inference console."""
+        self.action_show_pane("inference")
+        pane = self.query_one("#inference-pane", InferencePane)
+        pane.run_expression(event.text, event.model)
+        self.call_after_refresh(pane.focus_default)
 
     @on(DatasetPane.DatasetChanged)
     def _dataset_changed(self, event: DatasetPane.DatasetChanged) -> None:
         self.dataset = event.dataset
+        self.training.dataset_config = event.dataset.config
         self.training.validate_form()
 
-    @on(TrainingPane.StateChanged)
-    def _state_changed(self, event: TrainingPane.StateChanged) -> None:
-        if self.sub_title != event.summary:
-            self.sub_title = event.summary
+    @on(DatasetPane.FormChanged)
+    def _dataset_form_changed(self, event: DatasetPane.FormChanged) -> None:
+        if self.dataset is None:  # until a dataset is generated, the next run uses the form's
+            self.training.dataset_config = event.config
+            self.training.validate_form()
+
+    @on(SteerBar.LearningRate)
+    def _steer_lr(self, event: SteerBar.LearningRate) -> None:
+        steer = self.training.steer
+        try:
+            if not self.controller.set_learning_rate(event.lr):
+                OptimizerConfig(lr=event.lr)  # same check as the form
+                self.training.show_lr(event.lr)
+                self.notify(f"No live run: the next run will start at lr {event.lr:g}.", timeout=3)
+        except ConfigError as exc:
+            steer.show_error(f"learning rate: {exc}")
+            return
+        steer.show_error("")
+
+    @on(SteerBar.Pace)
+    def _steer_pace(self, event: SteerBar.Pace) -> None:
+        try:
+            self.controller.set_pace(event.pace)
+        except ConfigError as exc:
+            self.training.steer.show_error(str(exc))
+            return
+        self.training.show_pace(event.pace)
+
+    @on(SteerBar.Until)
+    def _steer_until(self, event: SteerBar.Until) -> None:
+        self.controller.set_until(event.until)
 
     @on(TabbedContent.TabActivated, "#panes")
     def _pane_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -151,6 +245,17 @@ class WorkbenchApp(App[int]):
             # Stale charts show their cached drawing at once; fresh data follows one chart per tick
             # (rebuilding all five here would delay the switch itself by ~50 ms).
             self.training.refresh_charts(soon=True)
+
+    def _post_summary(self) -> None:
+        summary = self.controller.summary()
+        if summary == self._summary:
+            return
+        now = time.monotonic()
+        state = self.controller.state
+        if state == self._summary_state == "running" and now - self._summary_at < HEADER_INTERVAL:
+            return  # only the epoch moved: the header can wait (a tiny dataset has several epochs a second)
+        self._summary, self._summary_state, self._summary_at = summary, state, now
+        self.sub_title = summary
 
     # -- actions ----------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -178,26 +283,73 @@ class WorkbenchApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def _start(self, then: Then) -> None:
+        """Start/resume; without a live run, build a new one from the forms first, then ``then``."""
+        c = self.controller
+        if c.busy:
+            if then == "run":
+                self.notify("Still preparing the run…", timeout=2)
+            else:
+                c.command(then)  # kept, and applied once the run is ready
+            return
+        s = c.session
+        if s is not None and s.alive and s.state in ("idle", "paused"):
+            c.command(then)
+            if then == "run" and self.screen.has_class("-narrow"):
+                self.training.show_config(False)  # at 80 columns the charts need the whole width
+            return
+        if s is not None and s.alive and s.state == "running":
+            if then == "run":
+                self.notify("Already running. F6 pauses.", timeout=2)
+            else:
+                c.command(then)
+            return
+        if c.has_unsaved_progress() and time.monotonic() - self._confirm_new_run > 5:
+            self._confirm_new_run = time.monotonic()
+            self.notify("The current run is not saved. Save it (ctrl+s), or press again within 5 s to "
+                        "start a new run.", title="New run?", severity="warning", timeout=5)
+            return
+        config = self.training.validate_form()
+        if config is None:
+            self.notify("Fix the highlighted settings first.", title="Cannot start", severity="error")
+            self.training.show_config(True)
+            return
+        c.build(config, self.dataset, then)
+        if then == "run" and self.screen.has_class("-narrow"):
+            self.training.show_config(False)
+
     def action_toggle_run(self) -> None:
-        self.training.toggle_run()
+        c = self.controller
+        if c.alive and c.state == "running":
+            c.pause()
+        else:
+            self._start("run")
 
     def action_start(self) -> None:
-        self.training.start("run")
+        self._start("run")
 
     def action_pause(self) -> None:
-        self.training.pause()
+        c = self.controller
+        if c.alive and c.state == "running":
+            c.pause()
+        elif c.alive and c.state in ("paused", "idle"):
+            c.command("run")
+        else:
+            self.notify("No run to pause.", timeout=2)
 
     def action_step(self) -> None:
-        self.training.step()
+        self._start("step")
 
     def action_epoch(self) -> None:
-        self.training.epoch()
+        self._start("epoch")
 
     def action_stop(self) -> None:
-        self.training.stop()
+        if not self.controller.stop():
+            self.notify("No live run to stop.", timeout=2)
 
     def action_set_pace(self, text: str) -> None:
-        self.training.set_pace(text)
+        if self.training.steer.request_pace(text):
+            self.training.show_pace(parse_pace(text))
 
     def action_toggle_config(self) -> None:
         self.action_show_pane("training")
@@ -216,49 +368,50 @@ class WorkbenchApp(App[int]):
         self.dataset_pane.load()
 
     def action_save(self) -> None:
-        t = self.training
-        if t.session is None:
+        c = self.controller
+        if c.session is None:
             self.notify("Nothing to save: no run yet (F6 starts one).", severity="warning")
             return
 
         def chosen(name: str | None) -> None:
-            if name:
-                t.save_checkpoint(name)
+            if name and c.save(name):
+                self.notify(f"Saving {name}…", timeout=2)
 
-        self.push_screen(SaveCheckpointScreen(t.suggested_name(), t.session.run.step), chosen)
+        self.push_screen(SaveCheckpointScreen(c.suggested_name(self.training.validate_form()), c.session.run.step),
+                         chosen)
 
     def action_load(self) -> None:
-        t = self.training
+        c = self.controller
         warning = ""
-        if t.has_unsaved_progress():
-            assert t.session is not None
-            warning = f"The current run (step {t.session.run.step:,}) has unsaved steps: loading closes it."
+        if c.has_unsaved_progress():
+            assert c.session is not None
+            warning = f"The current run (step {c.session.run.step:,}) has unsaved steps: loading closes it."
 
         def chosen(name: str | None) -> None:
             if name:
                 self.action_show_pane("training")
-                t.load_checkpoint(name)
+                c.load(name)
 
         self.push_screen(LoadCheckpointScreen(warning), chosen)
 
     async def action_quit(self) -> None:
         """Quit; with unsaved steps, ask first (save & quit / quit / cancel)."""
-        t = self.training
+        c = self.controller
         if self._quitting or isinstance(self.screen, QuitScreen):
             return
-        if not t.has_unsaved_progress():
+        if not c.has_unsaved_progress():
             await self._close_and_exit()
             return
-        assert t.session is not None
-        name = t.suggested_name()
-        message = (f"The run is at step {t.session.run.step:,} ({t.session.state}) and has steps that are not "
+        assert c.session is not None
+        name = c.suggested_name(None)
+        message = (f"The run is at step {c.session.run.step:,} ({c.session.state}) and has steps that are not "
                    "saved. Quitting stops its worker.")
 
         async def chosen(choice: str | None) -> None:
             if choice == "quit":
                 await self._close_and_exit()
             elif choice == "save":
-                t.save_checkpoint(name, then=lambda: self.call_later(self._close_and_exit))
+                c.save(name, then=lambda: self.call_later(self._close_and_exit))
 
         self.push_screen(QuitScreen(message, name), chosen)
 
@@ -266,18 +419,12 @@ class WorkbenchApp(App[int]):
         """Stop the training worker (≤ 1 s, in a thread so the UI keeps drawing), then exit."""
         self._quitting = True
         self.sub_title = "stopping the training worker…"
-        await asyncio.to_thread(self.training.close_session, 1.0)
+        await asyncio.to_thread(self.controller.close, 1.0)
         self.exit(0)
-
-    def register_session(self, session: TrainingSession) -> None:
-        self.sessions = [s for s in self.sessions if s.alive]
-        self.sessions.append(session)
 
     def close_sessions(self, timeout: float = 1.0) -> None:
         """Stop every training worker still alive (blocking; for the very end)."""
-        for s in self.sessions:
-            if s.alive:
-                s.close(timeout=timeout)
+        self.controller.close_all(timeout)
 
     def on_unmount(self) -> None:
         # Whatever way the app ends (ctrl+c, an error), never leave a non-daemon worker running.

@@ -4,11 +4,16 @@ Each series keeps at most ``capacity`` points. When it is full, adjacent pairs o
 (step of the later one, mean of the values) and the stride doubles, so old stretches get coarser and the
 recent past stays detailed enough to plot. Non-finite values are kept out of the means (a NaN would
 poison every merged point after it) but still counted in ``n_nonfinite``.
+
+Thread safety: the training worker adds points while the UI reads them, and a full series is rebuilt
+by ``_halve``. Every public method of ``MetricHistory`` holds one lock, so a reader always gets a
+consistent copy — never a list being halved — and the lock is held only for a copy, never for a draw.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 
 
@@ -71,34 +76,52 @@ class MetricHistory:
         self.series: dict[str, Series] = {}
         self.marks: list[tuple[int, str]] = []  # (step, label)
         self.max_marks = max_marks
+        self._lock = threading.Lock()
+        self.version = 0  # bumped by every change: a reader can tell whether anything is new
 
     def add(self, step: int, values: dict[str, float]) -> None:
-        for name, value in values.items():
-            s = self.series.get(name)
-            if s is None:
-                s = self.series[name] = Series(self.capacity)
-            s.add(step, float(value))
+        with self._lock:
+            for name, value in values.items():
+                s = self.series.get(name)
+                if s is None:
+                    s = self.series[name] = Series(self.capacity)
+                s.add(step, float(value))
+            self.version += 1
 
     def mark(self, step: int, label: str) -> None:
-        self.marks.append((step, label))
-        if len(self.marks) > self.max_marks:
-            del self.marks[: len(self.marks) - self.max_marks]
+        with self._lock:
+            self.marks.append((step, label))
+            if len(self.marks) > self.max_marks:
+                del self.marks[: len(self.marks) - self.max_marks]
+            self.version += 1
 
     def points(self, name: str) -> tuple[list[int], list[float]]:
-        s = self.series.get(name)
-        return s.points() if s else ([], [])
+        with self._lock:
+            s = self.series.get(name)
+            return s.points() if s else ([], [])
 
     def names(self) -> Iterable[str]:
-        return self.series.keys()
+        with self._lock:
+            return list(self.series)
+
+    def marks_copy(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return list(self.marks)
+
+    def last_step(self) -> int:
+        """The latest step of any series (0 when empty)."""
+        with self._lock:
+            return max((s.points()[0][-1] for s in self.series.values() if len(s) or s._pending), default=0)
 
     def to_records(self) -> list[dict[str, object]]:
         """JSON-lines records, one per series, for ``history.jsonl``."""
-        records: list[dict[str, object]] = []
-        for name, s in self.series.items():
-            steps, values = s.points()
-            records.append({"series": name, "steps": steps, "values": values, "stride": s.stride})
-        records.extend({"mark": label, "step": step} for step, label in self.marks)
-        return records
+        with self._lock:
+            records: list[dict[str, object]] = []
+            for name, s in self.series.items():
+                steps, values = s.points()
+                records.append({"series": name, "steps": steps, "values": values, "stride": s.stride})
+            records.extend({"mark": label, "step": step} for step, label in self.marks)
+            return records
 
     @classmethod
     def from_records(cls, records: list[dict[str, object]], capacity: int = 1000) -> MetricHistory:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import math
 import queue
-import statistics
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,39 +28,30 @@ from core.nn.models.factory import Model
 from core.train.checkpoint import checkpoint_dir, save_checkpoint
 from core.train.evaluation import EvalResult
 from core.train.events import (
+    Cause,
     CheckpointEvent,
     DivergenceEvent,
     EditEvent,
     ErrorEvent,
     EvalEvent,
     Event,
+    SessionState,
     StateEvent,
     StepEvent,
+    UntilMetEvent,
 )
 from core.train.history import MetricHistory
 from core.train.run import Run, check_option
+from core.train.run_until import RunUntil, UntilWatch
 from core.train.trainer import StepMetrics
 
 #: Above this many unread events, step events are dropped (the history still has them); others never are.
 MAX_PENDING_EVENTS = 10_000
 
+#: What the worker can be told; each takes effect at the next step boundary.
+Command = Literal["run", "step", "epoch", "pause", "stop", "edit", "until", "pace", "save", "call"]
 
-@dataclass(frozen=True)
-class RunUntil:
-    """Conditions that pause the run by themselves once met (any one of them)."""
-
-    val_accuracy: float | None = None  # pause when validation accuracy ≥ this
-    loss: float | None = None  # pause when the mean training loss of the last 20 steps ≤ this
-    step: int | None = None  # pause when this many steps have been taken in total
-    grad_spike: float | None = None  # pause when a gradient norm exceeds this × the median of the last 100
-
-    def __post_init__(self) -> None:
-        for name in ("val_accuracy", "loss", "grad_spike"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int | float) or not math.isfinite(v) or v < 0):
-                raise ConfigError(f"run-until {name} must be a non-negative number, got {v!r}")
-        if self.step is not None and (not isinstance(self.step, int) or self.step < 0):
-            raise ConfigError(f"run-until step must be a non-negative integer, got {self.step!r}")
+__all__ = ["MAX_PENDING_EVENTS", "Command", "ParameterSnapshot", "RunUntil", "TrainingSession"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +71,11 @@ class TrainingSession:
         self.lock = threading.RLock()
         self.dropped_events = 0
         self.last_eval: EvalResult | None = None
-        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._state = "idle"
+        self._commands: queue.Queue[tuple[Command, Any]] = queue.Queue()
+        self._state: SessionState = "idle"
         self._budget = 0  # steps left before pausing; −1 = until told otherwise
-        self._until = RunUntil()
+        self._watch = UntilWatch()
         self._pace: float | None = None  # steps per second, None = full speed
-        self._recent_loss: deque[float] = deque(maxlen=20)
-        self._recent_grad: deque[float] = deque(maxlen=100)
-        self._until_since = 0  # step at which the run-until condition was set
         self._last_eval_step = -1
         self._thread: threading.Thread | None = None
         self._count_lock = threading.Lock()
@@ -106,15 +92,21 @@ class TrainingSession:
         self._thread.start()
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Stop the worker and wait for it; True if it ended within ``timeout``."""
+        """Stop the worker and wait for it; True if it ended within ``timeout``. A step in progress
+        finishes first (a step is never cut in half), so a caller that must not have two workers at
+        once waits for True — see ``join``."""
         self._send("stop")
+        return self.join(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker thread to end; True once it has (or if it never started)."""
         if self._thread is None:
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
     @property
-    def state(self) -> str:
+    def state(self) -> SessionState:
         return self._state
 
     @property
@@ -131,7 +123,9 @@ class TrainingSession:
         self._send("pause")
 
     def step(self, n: int = 1) -> None:
-        if not isinstance(n, int) or n < 1:
+        """Take ``n`` more steps, then pause. Step commands add up: five quick ``step(1)`` calls take
+        five steps, even when they arrive before the first has run."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"step count must be a positive integer, got {n!r}")
         self._send("step", n)
 
@@ -167,7 +161,7 @@ class TrainingSession:
         """Run ``fn(run)`` on the worker between steps (e.g. save a checkpoint); errors become events."""
         self._send("call", fn)
 
-    def _send(self, name: str, arg: Any = None) -> None:
+    def _send(self, name: Command, arg: Any = None) -> None:
         with self._count_lock:
             self._sent += 1
         self._commands.put((name, arg))
@@ -198,9 +192,9 @@ class TrainingSession:
             return
         self.events.put(event)
 
-    def _set_state(self, state: str, reason: str = "") -> None:
+    def _set_state(self, state: SessionState, cause: Cause, reason: str = "") -> None:
         self._state = state
-        self._emit(StateEvent(state, self.run.step, reason))
+        self._emit(StateEvent(state, self.run.step, reason, cause))
         self._notify()
 
     def _notify(self) -> None:
@@ -208,7 +202,7 @@ class TrainingSession:
             self._changed.notify_all()
 
     def _main(self) -> None:
-        self._set_state("finished" if self.run.finished else "idle", "session opened")
+        self._set_state("finished" if self.run.finished else "idle", Cause.OPENED, "session opened")
         next_time = time.perf_counter()
         while True:
             try:
@@ -219,8 +213,8 @@ class TrainingSession:
                     try:
                         name, arg = self._commands.get(timeout=timeout)
                     except queue.Empty:
-                        name = ""
-                    if name:
+                        pass  # the next paced step is due
+                    else:
                         if self._handle(name, arg):
                             return
                         continue
@@ -240,7 +234,7 @@ class TrainingSession:
             except Exception as exc:  # the worker must survive and report anything
                 self._report_error(exc)
 
-    def _handle(self, name: str, arg: Any) -> bool:
+    def _handle(self, name: Command, arg: Any) -> bool:
         """Apply one command; True means the worker should exit."""
         try:
             return self._apply(name, arg)
@@ -254,24 +248,32 @@ class TrainingSession:
     def _report_error(self, exc: Exception) -> None:
         self._budget = 0
         self._emit(ErrorEvent(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-        self._set_state("paused", f"error: {exc}")
+        self._set_state("paused", Cause.ERROR, f"error: {exc}")
 
-    def _apply(self, name: str, arg: Any) -> bool:
+    def _apply(self, name: Command, arg: Any) -> bool:
         run = self.run
         if name == "stop":
             self._budget = 0
-            self._set_state("stopped", "stopped by request")
+            self._set_state("stopped", Cause.STOPPED, "stopped by request")
             return True
         if name in ("run", "step", "epoch"):
             if run.finished:
-                self._set_state("finished", "all epochs are done")
+                self._set_state("finished", Cause.FINISHED, "all epochs are done")
                 return False
-            self._budget = {"run": -1, "step": arg, "epoch": run.steps_per_epoch - run.batch_index}[name]
-            self._set_state("running", {"run": "started", "step": f"{arg} step(s)", "epoch": "one epoch"}[name])
+            if name == "run":
+                self._budget, reason = -1, "started"
+            elif name == "step":
+                # Steps add up while a step budget is being worked off; during an open-ended run a
+                # step command means "n more steps, then pause".
+                self._budget = self._budget + arg if self._budget > 0 and self._state == "running" else arg
+                reason = f"{self._budget} step{'s' if self._budget != 1 else ''} to take"
+            else:
+                self._budget, reason = run.steps_per_epoch - run.batch_index, "to the end of this epoch"
+            self._set_state("running", Cause.STARTED, reason)
         elif name == "pause":
             self._budget = 0
             if self._state == "running":
-                self._set_state("paused", "paused by request")
+                self._set_state("paused", Cause.REQUEST, "paused by request")
         elif name == "edit":
             field, value = arg
             with self.lock:
@@ -279,8 +281,7 @@ class TrainingSession:
             self.history.mark(run.step, f"{field}={value:g}")
             self._emit(EditEvent(run.step, field, float(value)))
         elif name == "until":
-            self._until = arg
-            self._until_since = run.step
+            self._watch.set(arg, run.step)
         elif name == "pace":
             self._pace = arg
         elif name == "save":
@@ -311,7 +312,7 @@ class TrainingSession:
                    "skipped, so the weights are still those of the previous step. Lower the learning rate and "
                    "resume.")
             self._emit(DivergenceEvent(m.step, msg))
-            self._set_state("paused", "diverged")
+            self._set_state("paused", Cause.DIVERGED, "diverged")
             return
         epoch_done = run.epoch != epoch
         every = run.config.eval_every
@@ -319,21 +320,23 @@ class TrainingSession:
             self._evaluate(epoch)
         if run.finished:
             self._budget = 0
-            self._set_state("finished", f"completed {run.config.epochs} epochs")
+            self._set_state("finished", Cause.FINISHED, f"completed {run.config.epochs} epochs")
             return
-        reason = self._until_reason(m)
-        if reason:
+        ev = self.last_eval
+        met = self._watch.check(run.step, m.loss, m.grad_norm, ev.accuracy if ev else None, self._last_eval_step)
+        if met is not None:
             self._budget = 0
-            self._until = RunUntil()
-            self._set_state("paused", reason)
+            self._watch.clear()
+            self._emit(UntilMetEvent(run.step, met.condition, met.reason))
+            self._set_state("paused", Cause.UNTIL, met.reason)
         elif self._budget == 0:
-            self._set_state("paused", "step budget done")
+            self._set_state("paused", Cause.BUDGET, "the steps asked for are done")
 
     def _record_step(self, m: StepMetrics, epoch: int, tokens_per_s: float, examples_per_s: float) -> None:
-        self._recent_loss.append(m.loss)
         values = {"train/loss": m.loss, "train/accuracy": m.accuracy, "lr": m.lr, "grad_norm": m.grad_norm}
         self.history.add(m.step, values)
-        self._emit(StepEvent(m.step, epoch, m.loss, m.accuracy, m.lr, m.grad_norm, tokens_per_s, examples_per_s))
+        self._emit(StepEvent(m.step, epoch, m.loss, m.accuracy, m.lr, m.grad_norm, tokens_per_s, examples_per_s,
+                             time.monotonic()))
 
     def _evaluate(self, epoch: int) -> None:
         run = self.run
@@ -350,30 +353,6 @@ class TrainingSession:
         self.history.add(run.step, values)
         self._emit(EvalEvent(run.step, epoch, "val", result.loss, result.accuracy, by_op,
                              dict(result.accuracy_by_nargs)))
-
-    def _until_reason(self, m: StepMetrics) -> str:
-        u = self._until
-        grads = self._recent_grad
-        reason = ""
-        if u.grad_spike is not None and len(grads) >= 10:
-            median = statistics.median(grads)
-            if m.grad_norm > u.grad_spike * median:
-                reason = (f"gradient norm {m.grad_norm:.3g} spiked above {u.grad_spike:g}× "
-                          f"the recent median {median:.3g}")
-        grads.append(m.grad_norm)
-        if reason:
-            return reason
-        if u.step is not None and self.run.step >= u.step:
-            return f"reached step {u.step}"
-        if u.loss is not None and len(self._recent_loss) == self._recent_loss.maxlen:
-            mean = sum(self._recent_loss) / len(self._recent_loss)
-            if mean <= u.loss:
-                return f"training loss (mean of the last 20 steps) {mean:.4g} ≤ {u.loss:g}"
-        ev = self.last_eval
-        fresh = ev is not None and self._last_eval_step > self._until_since
-        if u.val_accuracy is not None and fresh and ev is not None and ev.accuracy >= u.val_accuracy:
-            return f"validation accuracy {ev.accuracy:.2%} ≥ {u.val_accuracy:.2%}"
-        return ""
 
     # -- convenience for non-UI callers -----------------------------------------------------------
     def checkpoint_event(self, name: str, path: str) -> None:
@@ -394,7 +373,7 @@ class TrainingSession:
         (for scripts and tests; never call it on a UI event loop); returns the state."""
         return self._wait(lambda: self._handled >= self._sent and self._state != "running", timeout)
 
-    def wait_for_state(self, *states: str, timeout: float = 30.0) -> str:
+    def wait_for_state(self, *states: SessionState, timeout: float = 30.0) -> str:
         """Block until the session is in one of ``states`` (for scripts and tests); returns it."""
         return self._wait(lambda: self._state in states, timeout)
 

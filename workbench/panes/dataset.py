@@ -97,6 +97,14 @@ class DatasetPane(Container):
             super().__init__()
             self.dataset = dataset
 
+    class FormChanged(Message):
+        """The form now describes ``config`` (None while it has errors): the next run's dataset, until
+        one is generated."""
+
+        def __init__(self, config: DatasetConfig | None) -> None:
+            super().__init__()
+            self.config = config
+
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.dataset: Dataset | None = None
@@ -230,14 +238,7 @@ class DatasetPane(Container):
 
     def _validate_later(self) -> None:
         self._validate_pending = False
-        self.validate_form()
-        self.app.call_later(self._tell_training)
-
-    def _tell_training(self) -> None:
-        """The training form validates against this form's dataset while no dataset is generated."""
-        if getattr(self.app, "dataset", None) is None:
-            for training in self.app.query("#training-pane"):
-                training.validate_form()  # type: ignore[attr-defined]
+        self.post_message(self.FormChanged(self.validate_form()))
 
     # -- generation ------------------------------------------------------------------------------------
     def generate(self) -> bool:

@@ -129,7 +129,7 @@ class MetricChart(PlotextPlot):
                     xs, ys = downsample(xs, ys, budget)
                     data.append((spec.label, spec.color, xs, ys))
             if self.show_marks:
-                marks = [float(step) for step, _ in list(history.marks)[-MAX_MARKS:]]
+                marks = [float(step) for step, _ in history.marks_copy()[-MAX_MARKS:]]
         signature = ([(label, len(xs), xs[-1], ys[-1], xs[0]) for label, _, xs, ys in data], marks)
         if signature == self._signature:
             return False

@@ -1,0 +1,127 @@
+"""The Training pane's charts: loss, accuracy, accuracy per operation, learning rate, gradient norm.
+
+At 120×40 and more all five are shown in a grid; below that one at a time, chosen with tabs. The panel
+redraws from a ``MetricHistory`` it is given (the history copies its points under its own lock), on
+the UI thread, at most a few times a second and only what changed and is visible: the UI and training
+threads share the GIL, so UI time is taken from training almost one for one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Tab, Tabs
+
+from core.train.history import MetricHistory
+from workbench.widgets.charts import MetricChart, SeriesSpec
+
+CHART_INTERVAL = 0.25  # s between chart redraws at least (≤ 5 Hz)
+CHART_DUTY_FACTOR = 20  # … and at least 20× what the last redraw cost the UI thread (≤ 5% of its time)
+CHARTS: tuple[tuple[str, str], ...] = (("loss", "Loss"), ("accuracy", "Accuracy"), ("per-op", "Per op"),
+                                       ("lr", "LR"), ("grad", "Grad norm"))
+
+
+class ChartPanel(Vertical):
+    """Chart tabs and the chart grid. Set ``history`` and call ``refresh_charts``; ``active`` tells it
+    whether its pane is on screen (hidden charts are never redrawn)."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history: MetricHistory | None = None
+        self.active = False
+        self._charts: list[MetricChart] = []
+        self._chart_key: object = None
+        self._chart_turn = 0
+        self._next_chart_time = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Tabs(*(Tab(label, id=f"tab-{key}") for key, label in CHARTS), id="chart-tabs")
+        with Grid(id="charts"):
+            yield MetricChart("loss", (SeriesSpec("train/loss", "train", "cyan"),
+                                       SeriesSpec("val/loss", "val", "orange")),
+                              show_marks=True, id="chart-loss", classes="-selected",
+                              empty_hint="start training (F6) to see the loss")
+            yield MetricChart("accuracy", (SeriesSpec("train/accuracy", "train", "cyan"),
+                                           SeriesSpec("val/accuracy", "val", "orange")),
+                              ylim=(0.0, 1.0), id="chart-accuracy")
+            yield MetricChart("validation accuracy per operation", prefix="val/accuracy/",
+                              ylim=(0.0, 1.0), id="chart-per-op", empty_hint="appears after the first validation")
+            yield MetricChart("learning rate", (SeriesSpec("lr", "lr", "green"),), show_marks=True, id="chart-lr")
+            yield MetricChart("gradient norm", (SeriesSpec("grad_norm", "grad norm", "magenta"),), id="chart-grad")
+
+    def on_mount(self) -> None:
+        self.set_interval(CHART_INTERVAL, self.refresh_charts)
+
+    @property
+    def charts(self) -> list[MetricChart]:
+        if not self._charts:
+            self._charts = list(self.query(MetricChart))  # cached: a DOM query costs ~10 ms here
+        return self._charts
+
+    def visible_charts(self) -> list[MetricChart]:
+        return [c for c in self.charts if c.display and c.size.area > 0]
+
+    def show_history(self, history: MetricHistory | None) -> None:
+        """A new run: its history, fresh charts."""
+        self.history = history
+        self._chart_key = None
+        for chart in self.charts:
+            chart.clear()
+        self.refresh_charts(force=True)
+
+    def refresh_charts(self, force: bool = False, soon: bool = False) -> None:
+        """Redraw visible charts whose data changed: all of them when ``force``d, else one per tick.
+
+        One chart per tick keeps each burst of UI work short (~10–25 ms), and the next tick waits
+        CHART_DUTY_FACTOR × what the last redraw cost the UI thread, so charts take at most
+        ~1/CHART_DUTY_FACTOR of its time.
+        """
+        if not self.active and not force:
+            return
+        now = time.monotonic()
+        if soon:
+            self._next_chart_time = 0.0
+        if not force and now < self._next_chart_time:
+            return
+        history = self.history
+        visible = self.visible_charts()
+        key = (id(history), history.version if history else -1, tuple(c.id for c in visible), self.size)
+        if key == self._chart_key and not force:
+            return
+        cpu = time.thread_time()
+        if force or len(visible) <= 1:
+            for chart in visible:
+                chart.update_from(history)
+            self._chart_key = key
+        else:
+            # Round robin: the first visible chart after the last one redrawn whose data changed.
+            for i in range(len(visible)):
+                chart = visible[(self._chart_turn + i) % len(visible)]
+                if chart.update_from(history):
+                    self._chart_turn = (self._chart_turn + i + 1) % len(visible)
+                    break
+            else:
+                self._chart_key = key  # every chart is up to date
+
+        def measured() -> None:
+            cost = time.thread_time() - cpu
+            self._next_chart_time = time.monotonic() + max(CHART_INTERVAL, cost * CHART_DUTY_FACTOR)
+
+        self.call_after_refresh(measured)
+
+    def select_chart(self, key: str) -> None:
+        for chart in self.charts:
+            chart.set_class(chart.id == f"chart-{key}", "-selected")
+        tabs = self.query_one("#chart-tabs", Tabs)
+        if tabs.active != f"tab-{key}":
+            tabs.active = f"tab-{key}"
+        self.call_after_refresh(self.refresh_charts, True)
+
+    @on(Tabs.TabActivated, "#chart-tabs")
+    def _chart_tab(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab.id:
+            self.select_chart(event.tab.id.removeprefix("tab-"))
