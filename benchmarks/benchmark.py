@@ -30,10 +30,12 @@ from core.nn.config import ModelConfig
 from core.nn.models import build_model
 from core.optim import build_optimizer, build_schedule
 from core.optim.config import OptimizerConfig
+from core.process import tune_for_training
 from core.threads import blas_threads, set_blas_threads
 from core.train.evaluation import evaluate
 from core.train.run import Run, RunConfig
-from core.train.session import RunUntil, TrainingSession
+from core.train.run_until import RunUntil
+from core.train.session import TrainingSession
 from core.train.trainer import Trainer
 from tests.torch_mirror import build_torch_model, load_from_numpy, torch_available
 
@@ -216,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args(argv)
     rounds, steps = (1, 30) if args.quick else (4, 100)
+    tune_for_training(blas_threads())  # what the CLI and the app do: keep freed memory, BLAS threads as set
     print(f"llmlearn benchmark — numpy {np.__version__}, {os.cpu_count()} cores, reference encoder "
           f"{reference_model_config().d_model}d × {reference_model_config().n_layers} layers", flush=True)
     data = generate_dataset(REFERENCE_DATA)

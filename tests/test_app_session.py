@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import Button, Input, Select
 
 from core.train.events import Cause
 from tests.app_support import (
@@ -19,6 +19,7 @@ from tests.app_support import (
 )
 from workbench import session_controller
 from workbench.app import WorkbenchApp
+from workbench.screens.save_checkpoint import SaveCheckpointScreen
 
 
 async def test_five_quick_step_presses_take_five_steps_even_while_the_run_is_built() -> None:
@@ -121,3 +122,24 @@ async def test_a_new_run_waits_for_the_old_worker_thread_to_end() -> None:
         assert [t.name for t in threading.enumerate()].count("training-worker") == 1
         await app.run_action("stop")
         await wait_for(pilot, lambda: app.controller.state == "stopped", what="stop")
+
+
+async def test_a_loaded_shipped_model_is_never_offered_as_the_save_name() -> None:
+    app = WorkbenchApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.controller.load("encoder-digits")
+        await wait_for(pilot, lambda: app.controller.checkpoint_name == "encoder-digits"
+                       and app.controller.state in ("idle", "finished"), what="the shipped model")
+        assert "shipped, read-only" in static_text(app, "#run-info")
+        name = app.controller.suggested_name(None)
+        assert name != "encoder-digits" and not app.controller.is_shipped(name)
+        await app.run_action("save")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveCheckpointScreen) and app.screen.is_mounted,
+                       what="the save dialog")
+        field = app.screen.query_one("#save-name", Input)
+        assert field.value == name
+        field.value = "encoder-digits"
+        await pilot.pause()
+        assert app.screen.query_one("#save-ok", Button).disabled
+        assert "shipped with the workbench" in static_text(app, "#save-status")
+        await pilot.press("escape")

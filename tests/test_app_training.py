@@ -175,8 +175,12 @@ async def test_save_a_checkpoint_then_load_it_back() -> None:
         await pilot.press("ctrl+o")
         await wait_for_screen(pilot, LoadCheckpointScreen)
         table = app.screen.query_one("#checkpoints", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 1, what="the checkpoint list")
-        assert str(table.get_row_at(0)[0]) == "ui-test"
+        await wait_for(pilot, lambda: table.row_count >= 1 and "checkpoint" in static_text(app, "#load-status"),
+                       what="the checkpoint list")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert str(rows[0][0]) == "ui-test" and str(rows[0][-1]) == ""  # the user's own first
+        assert {str(r[0]) for r in rows[1:]} == {"encoder-digits", "decoder-0-99"}
+        assert all(str(r[-1]) == "shipped" for r in rows[1:])
         assert "unsaved steps" in static_text(app, "#load-warning")
         await pilot.press("enter")
         await wait_for(pilot, lambda: step_of(app) == 3 and app.controller.checkpoint_name == "ui-test",

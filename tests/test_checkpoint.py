@@ -98,7 +98,7 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(
     ck = read_checkpoint("safe")  # recovers the previous checkpoint
     assert ck.state["step"] == 3
     assert all(np.array_equal(before[k], ck.tensors[k]) for k in before)
-    assert [i.name for i in list_checkpoints()] == ["safe"]
+    assert [i.name for i in list_checkpoints() if not i.shipped] == ["safe"]
 
 
 def test_diverged_weights_are_never_saved(models_dir: Path) -> None:
@@ -184,6 +184,87 @@ def test_list_checkpoints_reports_task_and_metrics(models_dir: Path) -> None:
     save_checkpoint(_trained(2), "b-model", metrics={"test_accuracy": 0.75})
     save_checkpoint(_trained(2, kind="decoder"), "a-model")
     infos = list_checkpoints()
-    assert [i.name for i in infos] == ["a-model", "b-model"]
+    # the user's own first, by name, then the shipped ones, marked
+    assert [(i.name, i.shipped) for i in infos] == [("a-model", False), ("b-model", False),
+                                                     ("decoder-0-99", True), ("encoder-digits", True)]
     assert infos[0].kind == "decoder" and infos[1].metrics["test_accuracy"] == 0.75
     assert "0–9" in infos[1].task and infos[1].step == 2
+
+
+# -- shipped models: read-only, listed and marked, never hidden or overwritten --------------------------
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_shipped_models_are_listed_marked_and_read_from_the_shipped_folder(models_dir: Path) -> None:
+    shipped = ckpt.shipped_models_dir()
+    infos = list_checkpoints()
+    assert [(i.name, i.shipped, i.error) for i in infos] == [("decoder-0-99", True, None),
+                                                             ("encoder-digits", True, None)]
+    assert all(i.path.parent == shipped for i in infos)
+    ck = read_checkpoint("encoder-digits")
+    assert ck.shipped and ck.path == shipped / "encoder-digits"
+    assert ckpt.is_shipped("encoder-digits") and ckpt.is_shipped("decoder-0-99")
+    for name in ("Encoder-Digits", "encoder", "mine", "../saved_models/encoder-digits", "", None):
+        assert not ckpt.is_shipped(name)
+
+
+@pytest.mark.parametrize("name", ["encoder-digits", "decoder-0-99"])
+def test_saving_under_a_shipped_name_is_refused(models_dir: Path, name: str) -> None:
+    shipped = ckpt.shipped_models_dir()
+    before = _tree(shipped / name)
+    with pytest.raises(CheckpointError, match="shipped with the workbench and is never overwritten"):
+        save_checkpoint(_trained(1), name)
+    with pytest.raises(CheckpointError, match="never overwritten"):  # whatever the folder
+        save_checkpoint(_trained(1), name, root=models_dir / "elsewhere")
+    assert not models_dir.exists()  # nothing written
+    assert _tree(shipped / name) == before
+
+
+def test_saving_inside_the_shipped_folder_is_refused(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = ckpt.shipped_models_dir()
+    before = sorted(p.name for p in shipped.iterdir())
+    with pytest.raises(CheckpointError, match="inside the folder of shipped models"):
+        save_checkpoint(_trained(1), "new-name", root=shipped)
+    monkeypatch.setenv("LLMLEARN_MODELS", str(shipped))  # the user folder pointed at the shipped one
+    with pytest.raises(CheckpointError, match="inside the folder of shipped models"):
+        save_checkpoint(_trained(1), "new-name")
+    assert sorted(p.name for p in shipped.iterdir()) == before
+    assert [i.name for i in list_checkpoints()] == ["decoder-0-99", "encoder-digits"]  # listed once
+
+
+def test_a_user_folder_with_a_shipped_name_cannot_hide_the_shipped_model(models_dir: Path) -> None:
+    """The program never creates one (saving is refused), but a copied folder must not win either."""
+    fake = save_checkpoint(_trained(2), "fake")
+    fake.rename(models_dir / "encoder-digits")
+    ck = read_checkpoint("encoder-digits")
+    assert ck.shipped and ck.path == ckpt.shipped_models_dir() / "encoder-digits" and ck.state["step"] == 200
+    assert [(i.name, i.shipped) for i in list_checkpoints()] == [("decoder-0-99", True), ("encoder-digits", True)]
+    assert read_checkpoint("encoder-digits", models_dir).state["step"] == 2  # still readable by its folder
+
+
+def test_user_models_go_to_the_platformdirs_data_dir_when_llmlearn_models_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    calls: list[tuple[object, ...]] = []
+
+    def user_data_dir(*args: object, **kwargs: object) -> str:
+        calls.append((*args, *kwargs.values()))
+        return str(tmp_path / "data")
+
+    monkeypatch.delenv("LLMLEARN_MODELS", raising=False)
+    monkeypatch.delenv("LLMLEARN_DATA", raising=False)
+    monkeypatch.setattr(platformdirs, "user_data_dir", user_data_dir)
+    assert ckpt.user_models_dir() == ckpt.default_models_dir() == tmp_path / "data" / "models"
+    assert calls and calls[0][0] == "llmlearn-workbench"
+    path = save_checkpoint(_trained(2), "mine")
+    assert path == tmp_path / "data" / "models" / "mine"
+    assert read_checkpoint("mine").state["step"] == 2 and not read_checkpoint("mine").shipped
+    assert [(i.name, i.shipped) for i in list_checkpoints()] == [("mine", False), ("decoder-0-99", True),
+                                                                 ("encoder-digits", True)]
+    monkeypatch.setenv("LLMLEARN_DATA", str(tmp_path / "other"))  # replaces the whole data dir
+    assert ckpt.user_models_dir() == tmp_path / "other" / "models"
+    monkeypatch.setenv("LLMLEARN_MODELS", str(tmp_path / "models"))  # replaces the models folder only
+    assert ckpt.user_models_dir() == tmp_path / "models"

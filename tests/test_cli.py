@@ -110,5 +110,39 @@ def test_bad_option_values_are_usage_errors(models_dir: Path) -> None:
     assert proc.returncode == 2 and "invalid float value" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_models_on_an_empty_directory(models_dir: Path) -> None:
-    assert _run(["models"]) == (0, "no saved models\n", "")
+def test_models_on_an_empty_directory_lists_the_shipped_ones(models_dir: Path) -> None:
+    code, out, err = _run(["models"])
+    lines = out.splitlines()
+    assert code == 0 and err == ""
+    assert lines[0].startswith("decoder-0-99 ") and lines[0].endswith("[shipped]")
+    assert lines[1].startswith("encoder-digits ") and lines[1].endswith("[shipped]")
+    assert lines[2] == f"your models: {models_dir}" and lines[3].startswith("shipped (read-only): ")
+
+
+def test_models_marks_the_shipped_ones(trained: str) -> None:
+    code, out, _ = _run(["models"])
+    first = out.splitlines()[0]
+    assert code == 0 and first.startswith("tiny ") and "[shipped]" not in first
+    code, out, _ = _run(["models", "--json"])
+    assert [(i["name"], i["shipped"]) for i in json.loads(out)] == [("tiny", False), ("decoder-0-99", True),
+                                                                    ("encoder-digits", True)]
+
+
+def test_train_refuses_a_shipped_name_before_training(models_dir: Path) -> None:
+    code, _, err = _run(["train", *TINY, "--epochs", "1", "--out", "encoder-digits"])
+    assert code == 2 and "'encoder-digits' is a model shipped with the workbench" in err and "step" not in err
+    code, _, err = _run(["train", "--resume", "encoder-digits"])  # resuming saves back under its name
+    assert code == 2 and "choose another name with --out NAME" in err
+    assert not models_dir.exists()
+
+
+def test_predict_with_a_shipped_model(models_dir: Path) -> None:
+    code, out, _ = _run(["predict", "encoder-digits", "Max(3, 7, 2)"])
+    assert code == 0 and out.startswith("Max(3, 7, 2) → 7 ✓")
+
+
+def test_version_prints_the_package_version() -> None:
+    import importlib.metadata
+
+    code, out, _ = _run(["--version"])
+    assert code == 0 and out == f"workbench {importlib.metadata.version('llmlearn-workbench')}\n"

@@ -1,12 +1,12 @@
-"""The trained models shipped in saved_models/ load, verify, and meet the accuracy targets on their
-held-out test expressions (regenerated from the seed in their config)."""
+"""The trained models shipped in saved_models/ (read-only package data) load, verify, and meet the
+accuracy targets on their held-out test expressions (regenerated from the seed in their config)."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.probe.inference import predict
-from core.train.checkpoint import default_models_dir, list_checkpoints, read_checkpoint
+from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir
 
 SHIPPED = {"encoder-digits": 0.995, "decoder-0-99": 0.99}
 
@@ -28,9 +28,10 @@ def test_shipped_model_meets_its_accuracy_target(name: str, target: float) -> No
 
 
 def test_shipped_models_are_listed_with_their_metrics() -> None:
-    infos = {i.name: i for i in list_checkpoints(default_models_dir())}
+    infos = {i.name: i for i in list_checkpoints(shipped_models_dir())}
+    assert {i.name: i for i in list_checkpoints()}.keys() >= SHIPPED.keys()
     for name, target in SHIPPED.items():
-        assert infos[name].error is None
+        assert infos[name].error is None and infos[name].shipped
         assert infos[name].metrics["test_accuracy"] >= target
 
 

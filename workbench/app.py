@@ -25,7 +25,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 from core.data.dataset import Dataset
 from core.errors import ConfigError
 from core.optim.config import OptimizerConfig
-from core.threads import set_blas_threads
+from core.process import tune_for_training
 from core.train.session import TrainingSession
 from workbench.commands import WorkbenchCommands
 from workbench.messages import (
@@ -435,7 +435,7 @@ def run_app(mouse: bool = True) -> int:
     """Open the workbench in this terminal; returns the exit status."""
     # One BLAS thread: with two, OpenBLAS's spinning worker takes the core the UI needs, and every step
     # slows down as soon as anything else runs (see core/threads.py).
-    set_blas_threads(1)
+    tune_for_training(1)
     app = WorkbenchApp()
     try:
         result = app.run(mouse=mouse)

@@ -12,6 +12,7 @@ The headless commands take ``--json``. User errors print one line (``error: …`
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import queue
 import shlex
@@ -21,20 +22,26 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from core.data.dataset import DatasetConfig
-from core.data.operations import OPERATIONS
-from core.data.task import TaskConfig
 from core.errors import LLMLearnError
-from core.nn.config import ACTIVATIONS, MODEL_KINDS, NORMS, POSITIONALS
-from core.optim.config import OPTIMIZERS, SCHEDULES, OptimizerConfig
 from core.probe.inference import predict
-from core.threads import set_blas_threads
-from core.train.checkpoint import checkpoint_dir, list_checkpoints, read_checkpoint, save_checkpoint
-from core.train.events import DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
+from core.process import tune_for_training
+from core.train.checkpoint import (
+    checkpoint_dir,
+    is_shipped,
+    list_checkpoints,
+    read_checkpoint,
+    save_checkpoint,
+    shipped_models_dir,
+    user_models_dir,
+)
+from core.train.events import Cause, DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.train.history import MetricHistory
+from core.train.options import GROUPS, OPTIONS, build_run_config
 from core.train.report import build_report
 from core.train.run import Run, RunConfig
-from core.train.session import RunUntil, TrainingSession
+from core.train.run_until import RunUntil
+from core.train.session import TrainingSession
+from core.validation import Option
 
 EXIT_USAGE = 2
 
@@ -44,51 +51,37 @@ class CLIError(Exception):
 
 
 # -- argument parsing --------------------------------------------------------------------------------
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it is None/False (nothing to show) or already in its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Train a tiny transformer from scratch in NumPy.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model (headless) and save it to saved_models/",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = t.add_argument_group("task and data")
-    g.add_argument("--ops", default=",".join(OPERATIONS), help="comma-separated operations")
-    g.add_argument("--max-value", type=int, default=9, choices=(9, 99), help="numbers range 0..max-value")
-    g.add_argument("--min-args", type=int, default=3)
-    g.add_argument("--max-args", type=int, default=3)
-    g.add_argument("--depth", type=int, default=1, help="nesting depth of expressions (1 = flat)")
-    g.add_argument("--n-train", type=int, default=10_000)
-    g.add_argument("--n-val", type=int, default=1_000)
-    g.add_argument("--n-test", type=int, default=1_000)
-    g.add_argument("--data-seed", type=int, default=0)
-    g = t.add_argument_group("model")
-    g.add_argument("--kind", choices=MODEL_KINDS, default="encoder")
-    g.add_argument("--d-model", type=int, default=64)
-    g.add_argument("--layers", type=int, default=2)
-    g.add_argument("--heads", type=int, default=4)
-    g.add_argument("--d-ff", type=int, default=256)
-    g.add_argument("--dropout", type=float, default=0.0)
-    g.add_argument("--norm", choices=NORMS, default="pre")
-    g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    g.add_argument("--positional", choices=POSITIONALS, default="sinusoidal")
-    g = t.add_argument_group("optimization")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--schedule", choices=SCHEDULES, default="constant")
-    g.add_argument("--warmup", type=int, default=0, help="warm-up steps")
-    g.add_argument("--min-lr", type=float, default=0.0, help="final learning rate of the cosine schedule")
-    g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--epochs", type=int, default=20)
-    g.add_argument("--clip", type=float, default=1.0, help="gradient clipping by global norm (0 = off)")
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--label-smoothing", type=float, default=0.0)
-    g.add_argument("--seed", type=int, default=0, help="initialisation, batch order and dropout")
-    g.add_argument("--eval-every", type=int, default=0, help="validation every N steps (0 = each epoch)")
-    g.add_argument("--until-val-acc", type=float, default=None,
-                   help="stop early once validation accuracy reaches this (0–1)")
+    t = sub.add_parser("train", help="train a model (headless) and save it to your models folder",
+                       formatter_class=_HelpFormatter)
+    groups = {"task": t.add_argument_group("task"), "dataset": t.add_argument_group("data"),
+              "model": t.add_argument_group("model"), "optimizer": t.add_argument_group("optimization"),
+              "run": t.add_argument_group("run")}
+    for group, options in GROUPS.items():
+        for o in options:
+            _add_option(groups[group], o)
+    groups["run"].add_argument("--until-val-acc", type=float, default=None, metavar="X",
+                               help="stop early once validation accuracy reaches this (0–1)")
     g = t.add_argument_group("saving")
-    g.add_argument("--out", metavar="NAME", help="checkpoint name in saved_models/ (default: derived from the task)")
-    g.add_argument("--resume", metavar="NAME", help="continue a saved run (its config is used; --epochs extends it)")
-    t.add_argument("--threads", type=int, default=1,
+    g.add_argument("--out", metavar="NAME", help="checkpoint name in your models folder (default: from the task)")
+    g.add_argument("--resume", metavar="NAME",
+                   help="continue a saved run where it stopped, with its own settings; with --epochs N, train "
+                        "it up to N epochs in total (N must be more than the epochs it has done; a cosine "
+                        "schedule is stretched to the new length)")
+    t.add_argument("--threads", type=int, default=1, metavar="N",
                    help="BLAS threads for NumPy; 1 stays fast when other work shares the cores (see core/threads.py)")
     t.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
 
@@ -104,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--top", type=int, default=3, help="how many top answers to show")
     pr.add_argument("--json", action="store_true")
 
-    m = sub.add_parser("models", help="list saved models")
+    m = sub.add_parser("models", help="list your saved models and the shipped ones")
     m.add_argument("--json", action="store_true")
 
     ap = sub.add_parser("app", help="open the interactive workbench (the default)")
@@ -120,19 +113,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_option(group: argparse._ArgumentGroup, o: Option) -> None:
+    """The flag of a schema option (``core.train.options``): its label's words, older names as aliases,
+    its help with the allowed values and the default. The default is applied by ``build_run_config``,
+    not by argparse, so that the namespace holds only what the user typed (see ``given_options``)."""
+    kwargs: dict[str, Any] = {"dest": o.name, "default": argparse.SUPPRESS}
+    if o.kind == "names":
+        kwargs.update(type=_names, metavar=",".join(o.choices[:2]) + ",…")
+    elif o.kind == "choice":
+        kwargs.update(choices=o.choices, type=type(o.choices[0]))
+    else:
+        kwargs.update(type=int if o.kind == "int" else float, metavar="N" if o.kind == "int" else "X")
+    allowed = "" if o.kind in ("choice", "names") else f"; {o.describe()}"
+    text = f"{o.help}{allowed} (default: {o.format(o.default)})"
+    group.add_argument(o.flag, *o.aliases, help=text.replace("%", "%%"), **kwargs)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 # -- train -------------------------------------------------------------------------------------------
-def _run_config(a: argparse.Namespace) -> RunConfig:
-    ops = tuple(o.strip() for o in a.ops.split(",") if o.strip())
-    task = TaskConfig(operations=ops, max_value=a.max_value, min_args=a.min_args, max_args=a.max_args,
-                      max_depth=a.depth)
-    data = DatasetConfig(task=task, n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, seed=a.data_seed)
-    steps_per_epoch = -(-a.n_train // max(1, a.batch_size))
-    opt = OptimizerConfig(name=a.optimizer, lr=a.lr, schedule=a.schedule, warmup_steps=a.warmup,
-                          total_steps=steps_per_epoch * a.epochs, min_lr=a.min_lr, batch_size=a.batch_size,
-                          clip_norm=a.clip, weight_decay=a.weight_decay, label_smoothing=a.label_smoothing)
-    return RunConfig.create(data, kind=a.kind, seed=a.seed, epochs=a.epochs, eval_every=a.eval_every,
-                            optimizer=opt, d_model=a.d_model, n_layers=a.layers, n_heads=a.heads, d_ff=a.d_ff,
-                            dropout=a.dropout, norm=a.norm, activation=a.activation, positional=a.positional)
+def given_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The schema options the user typed on the command line (the rest take their defaults)."""
+    return {name: value for name, value in vars(a).items() if name in OPTIONS}
 
 
 def _default_name(config: RunConfig) -> str:
@@ -185,22 +189,52 @@ def _clock(seconds: float) -> str:
 
 
 def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Train a new run from the options given (the rest at their defaults), or continue a saved one.
+
+    ``--resume NAME`` continues the saved run exactly where it stopped, with its own settings (other
+    options are ignored, with a warning), and trains until its epochs are done; a finished run has
+    nothing left and is saved as it is. ``--resume NAME --epochs N`` trains it up to N epochs *in total*
+    — what the same run started with ``--epochs N`` would have trained — so N must be more than the
+    epochs it has completed (an error otherwise). The schedule follows the new length (``Run.set_epochs``):
+    a cosine schedule's ``total_steps`` becomes steps per epoch × N, so the decay now ends at the new last
+    step; constant and step schedules are unchanged. The checkpoint is saved with the new epoch count.
+    """
     warnings: list[str] = []
     checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
     if a.threads < 1:
         raise CLIError(f"--threads must be at least 1, got {a.threads}")
-    set_blas_threads(a.threads)
+    tune_for_training(a.threads)
+    given = given_options(a)
     if a.resume:
+        epochs = given.pop("epochs", None)
         ck = read_checkpoint(a.resume)
-        run, warnings = ck.build_run()
+        done, planned = int(ck.state.get("epoch", 0)), ck.config.epochs
+        if epochs is not None and epochs <= done:
+            raise CLIError(f"{a.resume} has already trained {done} epoch{'s' if done != 1 else ''}: --epochs is "
+                           f"the total to train up to, so give more than {done} (e.g. --epochs {done + planned})")
+        if given:
+            flags = ", ".join(OPTIONS[n].flag for n in given)
+            warnings.append(f"ignored with --resume: {flags} (a resumed run keeps its own settings; only --epochs "
+                            "changes, the total number of epochs it trains up to)")
+        run, build_warnings = ck.build_run()
+        warnings += build_warnings
+        if epochs is not None and epochs != planned:
+            run.set_epochs(epochs)
+            err.write(f"{a.resume}: {done} of {planned} epochs done; training up to {epochs} epochs in total\n")
+        elif run.finished:
+            err.write(f"{a.resume} has finished its {planned} epochs: nothing left to train (--epochs N, with N "
+                      f"more than {planned}, trains it further)\n")
         name = a.out or a.resume
         history = ck.history
     else:
-        config = _run_config(a)
+        config = build_run_config(given)
         err.write(f"generating {config.dataset.task.describe()}: {config.dataset.n_train:,} training examples…\n")
         run = Run(config)
         name = a.out or _default_name(config)
         history = []
+    if is_shipped(name):
+        raise CLIError(f"{name!r} is a model shipped with the workbench and is never overwritten: "
+                       "choose another name with --out NAME")
     for w in warnings:
         err.write(f"warning: {w}\n")
     session = TrainingSession(run)
@@ -241,7 +275,7 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 error = e.message
             elif isinstance(e, StateEvent):
                 last_state, last_reason = e.state, e.reason
-                if e.state in ("paused", "finished", "stopped") and e.reason != "session opened":
+                if e.state in ("paused", "finished", "stopped") and e.cause is not Cause.OPENED:
                     break
     finally:
         if last_step is not None:
@@ -333,24 +367,35 @@ def cmd_predict(a: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
 
 
 def cmd_models(a: argparse.Namespace, out: TextIO) -> int:
+    """Your models (``user_models_dir()``), then the shipped ones, marked (read-only)."""
     infos = list_checkpoints()
     if a.json:
         out.write(json.dumps([{"name": i.name, "kind": i.kind, "task": i.task, "step": i.step,
-                               "metrics": i.metrics, "saved_at": i.saved_at, "error": i.error}
+                               "metrics": i.metrics, "saved_at": i.saved_at, "error": i.error,
+                               "shipped": i.shipped, "path": str(i.path)}
                               for i in infos]) + "\n")
         return 0
     if not infos:
         out.write("no saved models\n")
-        return 0
-    width = max(len(i.name) for i in infos)
+    width = max((len(i.name) for i in infos), default=0)
     for i in infos:
+        mark = "  [shipped]" if i.shipped else ""
         if i.error:
-            out.write(f"{i.name:<{width}}  unreadable: {i.error}\n")
+            out.write(f"{i.name:<{width}}  unreadable: {i.error}{mark}\n")
             continue
         acc = i.metrics.get("test_accuracy")
         acc_s = f"test {acc:.2%}" if isinstance(acc, int | float) else "test –"
-        out.write(f"{i.name:<{width}}  {i.kind:<7}  {i.task}  {acc_s}  step {i.step:,}\n")
+        out.write(f"{i.name:<{width}}  {i.kind:<7}  {i.task}  {acc_s}  step {i.step:,}{mark}\n")
+    out.write(f"your models: {user_models_dir()}\nshipped (read-only): {shipped_models_dir()}\n")
     return 0
+
+
+def package_version() -> str:
+    """The installed package's version (from its metadata)."""
+    try:
+        return importlib.metadata.version("llmlearn-workbench")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def cmd_app(mouse: bool = True) -> int:
@@ -375,7 +420,7 @@ def cmd_serve(a: argparse.Namespace, err: TextIO) -> int:
         raise CLIError(f"--port must be between 1 and 65535, got {a.port}")
     if a.host not in LOOPBACK:
         err.write(f"warning: serving on {a.host}: textual-serve has no authentication, anyone who can reach "
-                  f"{a.host}:{a.port} can use the workbench (and write to saved_models/)\n")
+                  f"{a.host}:{a.port} can use the workbench (and write to your models folder)\n")
     command = f"{shlex.quote(sys.executable)} -m workbench app"
     Server(command, host=a.host, port=a.port, title="llmlearn workbench", public_url=a.public_url).serve()
     return 0
@@ -390,6 +435,9 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
     try:
+        if a.version:
+            out.write(f"workbench {package_version()}\n")
+            return 0
         if a.command in (None, "app"):
             return cmd_app(mouse=not getattr(a, "no_mouse", False))
         if a.command == "serve":

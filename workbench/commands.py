@@ -16,7 +16,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Training: single step", "step", "Take exactly one training step (F7)"),
     ("Training: one epoch", "epoch", "Train until the end of the current epoch (F8)"),
     ("Training: stop", "stop", "End the run; its worker thread exits (F9)"),
-    ("Checkpoint: save", "save", "Save the run as a checkpoint in saved_models/ (ctrl+s)"),
+    ("Checkpoint: save", "save", "Save the run as a checkpoint in your models folder (ctrl+s)"),
     ("Checkpoint: load", "load", "Load a saved checkpoint and continue training it (ctrl+o)"),
     ("Dataset: generate", "generate", "Generate the dataset described in the Dataset pane (ctrl+g)"),
     ("Dataset: save to file", "save_dataset", "Write the current dataset to the path in the Dataset pane"),

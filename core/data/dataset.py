@@ -24,6 +24,8 @@ from core.data.expression import Expression, parse_expression
 from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
 from core.data.task import TaskConfig
 from core.errors import ConfigError, DatasetError, ExpressionError
+from core.paths import user_data_dir
+from core.validation import MAX_SEED, Option, option_defaults, validate_options
 
 FORMAT = "llmlearn-dataset"
 VERSION = 1
@@ -48,11 +50,16 @@ class Example:
         return str(self.expression)
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo:,} and {hi:,}, got {value:,}")
+#: The dataset's options besides the task (see ``core.validation.Option``), in the order they are checked.
+DATASET_OPTIONS: tuple[Option, ...] = (
+    Option("n_train", "int", 10_000, "n_train", "training examples (drawn with replacement)", 1, MAX_TRAIN),
+    Option("n_val", "int", 1_000, "n_val", "validation examples (distinct, held out)", 0, MAX_HELD_OUT),
+    Option("n_test", "int", 1_000, "n_test", "test examples (distinct, held out)", 0, MAX_HELD_OUT),
+    Option("data_seed", "int", 0, "data seed", "the same task, sizes and seed give the same dataset", 0, MAX_SEED,
+           field="seed"),
+)
+
+_DEFAULT = option_defaults(DATASET_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -60,18 +67,15 @@ class DatasetConfig:
     """Everything needed to regenerate a dataset exactly: the task, split sizes and the seed."""
 
     task: TaskConfig = field(default_factory=TaskConfig)
-    n_train: int = 10_000
-    n_val: int = 1_000
-    n_test: int = 1_000
-    seed: int = 0
+    n_train: int = _DEFAULT["n_train"]
+    n_val: int = _DEFAULT["n_val"]
+    n_test: int = _DEFAULT["n_test"]
+    seed: int = _DEFAULT["seed"]
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, TaskConfig):
             raise ConfigError(f"task must be a TaskConfig, got {type(self.task).__name__}")
-        _check_int("n_train", self.n_train, 1, MAX_TRAIN)
-        _check_int("n_val", self.n_val, 0, MAX_HELD_OUT)
-        _check_int("n_test", self.n_test, 0, MAX_HELD_OUT)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
+        validate_options(self, DATASET_OPTIONS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -286,8 +290,21 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
 # Files.
 
 
+def default_datasets_dir() -> Path:
+    """Where dataset files go by default: ``<user data dir>/datasets`` (see ``core.paths``)."""
+    return user_data_dir() / "datasets"
+
+
+def dataset_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with ``~`` expanded; a relative path is taken inside ``default_datasets_dir()``."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else default_datasets_dir() / p
+
+
 def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> None:
-    """Write ``dataset`` as readable JSON, one example per line, atomically."""
+    """Write ``dataset`` as readable JSON, one example per line, atomically, to ``dataset_path(path)``
+    (a relative path goes into the user's datasets folder, created if needed)."""
+    target = dataset_path(path)
     config = dataset.config
     for name in SPLIT_NAMES:
         want, have = getattr(config, f"n_{name}"), len(dataset.split(name))
@@ -307,9 +324,11 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> None:
         parts.append(f"    ]{comma}")
     parts.extend(["  }", "}", ""])
     try:
-        atomic_write_text(path, "\n".join(parts))
+        if target.parent.resolve().is_relative_to(default_datasets_dir().resolve()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, "\n".join(parts))
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot write the dataset: {exc.strerror or exc}") from None
+        raise DatasetError(f"{target}: cannot write the dataset: {exc.strerror or exc}") from None
 
 
 def _entry_lines(examples: Sequence[Example]) -> list[str]:
@@ -326,8 +345,9 @@ def _entry_lines(examples: Sequence[Example]) -> list[str]:
 
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     """Read a file written by ``save_dataset``, checking everything; any problem is a DatasetError
-    naming the file and what is wrong (and which entry, for a bad example)."""
-    p = Path(path)
+    naming the file and what is wrong (and which entry, for a bad example). A relative path is read from
+    the user's datasets folder (``dataset_path``)."""
+    p = dataset_path(path)
     try:
         raw = p.read_bytes()
     except FileNotFoundError:

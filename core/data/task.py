@@ -12,16 +12,10 @@ from typing import Any
 
 from core.data.operations import MAX_ARGS, MIN_ARGS, OPERATIONS, canonical_operation
 from core.errors import ConfigError
+from core.validation import Option, option_defaults, validate_options
 
 ALLOWED_MAX_VALUES: tuple[int, ...] = (9, 99)
 MAX_DEPTH = 3
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
 
 
 def _normalised_operations(ops: Any) -> tuple[str, ...]:
@@ -41,26 +35,35 @@ def _normalised_operations(ops: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: The task's options (see ``core.validation.Option``), in the order they are checked.
+TASK_OPTIONS: tuple[Option, ...] = (
+    Option("operations", "names", tuple(OPERATIONS), "operations",
+           "the operations, comma-separated (their order fixes the operation ids)", choices=tuple(OPERATIONS),
+           aliases=("--ops",), normalise=_normalised_operations),
+    Option("max_value", "choice", 9, "max value", "numbers (and answers) go from 0 to this",
+           choices=ALLOWED_MAX_VALUES, choice_labels=tuple(f"0–{v}" for v in ALLOWED_MAX_VALUES)),
+    Option("min_args", "int", 3, "min args", "fewest arguments per expression", 1, MAX_ARGS),
+    Option("max_args", "int", 3, "max args", "most arguments per expression", 1, MAX_ARGS),
+    Option("max_depth", "int", 1, "nesting", "nesting depth: 1 = flat; 2–3 let arguments be expressions themselves",
+           1, MAX_DEPTH, aliases=("--depth",)),
+)
+
+_DEFAULT = option_defaults(TASK_OPTIONS)
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """A family of expressions: ``operations`` over numbers 0..``max_value`` with ``min_args``..
     ``max_args`` arguments; ``max_depth`` > 1 lets arguments be expressions themselves."""
 
-    operations: tuple[str, ...] = tuple(OPERATIONS)
-    max_value: int = 9
-    min_args: int = 3
-    max_args: int = 3
-    max_depth: int = 1
+    operations: tuple[str, ...] = _DEFAULT["operations"]
+    max_value: int = _DEFAULT["max_value"]
+    min_args: int = _DEFAULT["min_args"]
+    max_args: int = _DEFAULT["max_args"]
+    max_depth: int = _DEFAULT["max_depth"]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "operations", _normalised_operations(self.operations))
-        _check_int("max_value", self.max_value, 0, 10**9)
-        if self.max_value not in ALLOWED_MAX_VALUES:
-            raise ConfigError(
-                f"max_value must be one of {', '.join(map(str, ALLOWED_MAX_VALUES))}, got {self.max_value}"
-            )
-        _check_int("min_args", self.min_args, 1, MAX_ARGS)
-        _check_int("max_args", self.max_args, 1, MAX_ARGS)
+        validate_options(self, TASK_OPTIONS)
         if self.max_args < self.min_args:
             raise ConfigError(f"max_args ({self.max_args}) must be at least min_args ({self.min_args})")
         if "Second" in self.operations and self.max_args < MIN_ARGS["Second"]:
@@ -68,7 +71,6 @@ class TaskConfig:
                 f"Second needs at least {MIN_ARGS['Second']} arguments, so max_args must be at least "
                 f"{MIN_ARGS['Second']} when Second is one of the operations"
             )
-        _check_int("max_depth", self.max_depth, 1, MAX_DEPTH)
 
     @property
     def num_classes(self) -> int:

@@ -9,47 +9,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import ConfigError
-from core.validation import DictMixin, check_choice, check_float, check_int
+from core.validation import DictMixin, Option, option_defaults, validate_options
 
 MODEL_KINDS = ("encoder", "decoder")
 NORMS = ("pre", "post")
 ACTIVATIONS = ("relu", "gelu")
 POSITIONALS = ("sinusoidal", "learned")
 
+#: The model's options (see ``core.validation.Option``), in the order they are checked.
+MODEL_OPTIONS: tuple[Option, ...] = (
+    Option("kind", "choice", "encoder", "kind", "encoder: classifies the answer; decoder: generates it digit by digit",
+           choices=MODEL_KINDS),
+    Option("vocab_size", "int", 21, "vocab size", "tokens in the vocabulary (from the task)", 2, 100_000,
+           derived=True),
+    Option("num_classes", "int", 10, "classes", "possible answers (from the task)", 2, 100_000, derived=True),
+    Option("d_model", "int", 64, "d_model", "width of the residual stream", 2, 4096),
+    Option("n_layers", "int", 2, "layers", "transformer blocks", 1, 48),
+    Option("n_heads", "int", 4, "heads", "attention heads per block; must divide d_model", 1, 256),
+    Option("d_ff", "int", 256, "d_ff", "hidden width of the feed-forward block", 1, 65_536),
+    Option("dropout", "float", 0.0, "dropout", "dropout rate while training", 0.0, 0.9),
+    Option("norm", "choice", "pre", "norm", "LayerNorm before (pre-LN) or after (post-LN) each sublayer",
+           choices=NORMS, choice_labels=("pre-LN", "post-LN")),
+    Option("activation", "choice", "relu", "activation", "non-linearity of the feed-forward block",
+           choices=ACTIVATIONS),
+    Option("positional", "choice", "sinusoidal", "positional", "fixed sinusoidal or learned position embeddings",
+           choices=POSITIONALS),
+    Option("max_len", "int", 64, "max length", "longest sequence the model accepts (from the task)", 2, 4096,
+           derived=True),
+)
+
+_DEFAULT = option_defaults(MODEL_OPTIONS)
+
 
 @dataclass(frozen=True)
 class ModelConfig(DictMixin):
     """Architecture of an encoder (classifier) or decoder (generator) transformer.
 
-    ``vocab_size`` and ``num_classes`` normally come from the task (see ``for_task``).
+    ``vocab_size``, ``num_classes`` and ``max_len`` normally come from the task (see ``RunConfig.create``).
     """
 
-    kind: str = "encoder"
-    vocab_size: int = 21
-    num_classes: int = 10
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 256
-    dropout: float = 0.0
-    norm: str = "pre"
-    activation: str = "relu"
-    positional: str = "sinusoidal"
-    max_len: int = 64
+    kind: str = _DEFAULT["kind"]
+    vocab_size: int = _DEFAULT["vocab_size"]
+    num_classes: int = _DEFAULT["num_classes"]
+    d_model: int = _DEFAULT["d_model"]
+    n_layers: int = _DEFAULT["n_layers"]
+    n_heads: int = _DEFAULT["n_heads"]
+    d_ff: int = _DEFAULT["d_ff"]
+    dropout: float = _DEFAULT["dropout"]
+    norm: str = _DEFAULT["norm"]
+    activation: str = _DEFAULT["activation"]
+    positional: str = _DEFAULT["positional"]
+    max_len: int = _DEFAULT["max_len"]
 
     def __post_init__(self) -> None:
-        check_choice("kind", self.kind, MODEL_KINDS)
-        check_int("vocab_size", self.vocab_size, 2, 100_000)
-        check_int("num_classes", self.num_classes, 2, 100_000)
-        check_int("d_model", self.d_model, 2, 4096)
-        check_int("n_layers", self.n_layers, 1, 48)
-        check_int("n_heads", self.n_heads, 1, 256)
-        check_int("d_ff", self.d_ff, 1, 65_536)
-        check_float("dropout", self.dropout, 0.0, 0.9)
-        check_choice("norm", self.norm, NORMS)
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("positional", self.positional, POSITIONALS)
-        check_int("max_len", self.max_len, 2, 4096)
+        validate_options(self, MODEL_OPTIONS)
         if self.d_model % self.n_heads:
             raise ConfigError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if self.positional == "sinusoidal" and self.d_model % 2:

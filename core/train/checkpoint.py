@@ -1,4 +1,13 @@
-"""Checkpoints: a run's weights, optimizer state and recipe in ``saved_models/<name>/``, as data only.
+"""Checkpoints: a run's weights, optimizer state and recipe in ``<models folder>/<name>/``, as data only.
+
+Two models folders:
+    shipped   the models that come with the program (the repository's top-level ``saved_models/``,
+              installed as read-only package data beside the ``core`` package): never written to
+    user      the user's own runs: ``$LLMLEARN_MODELS`` if set, else ``<user data dir>/models``
+              (``core.paths.user_data_dir()``, per-user, from platformdirs); every save goes here
+A name is looked up in the user folder, then in the shipped one, and a shipped name is reserved: it
+always means the shipped model (a user folder of that name, which the program never creates, is
+ignored), and saving under a shipped name, or anywhere inside the shipped folder, is refused.
 
 Layout of a checkpoint directory:
     config.json          format/version, run config (task, model, optimizer, seed), vocabulary, training
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.resources
 import json
 import math
 import os
@@ -37,29 +47,92 @@ from core.data.vocab import VOCAB, Vocabulary
 from core.errors import CheckpointError, LLMLearnError
 from core.nn.models import build_model
 from core.nn.models.factory import Model
-from core.train.run import Run, RunConfig
+from core.paths import user_data_dir
+from core.train.run import EDITABLE_OPTIONS, Run, RunConfig
 
 FORMAT = "llmlearn-checkpoint"
 VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, HISTORY_FILE = "config.json", "weights.safetensors", "history.jsonl"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_EDITABLE = ("weight_decay", "momentum", "beta1", "beta2")
+#: the mid-run editable settings kept on the optimizer object, saved in the training state (the lr is
+#: saved as ``lr_scale``, clip_norm as ``clip_norm``)
+_EDITABLE = tuple(name for name, o in EDITABLE_OPTIONS.items() if o.editable == "optimizer")
+
+
+def user_models_dir() -> Path:
+    """Where the user's own runs are saved: ``$LLMLEARN_MODELS`` if set, else ``<user data dir>/models``."""
+    env = os.environ.get("LLMLEARN_MODELS")
+    return Path(env).expanduser() if env else user_data_dir() / "models"
 
 
 def default_models_dir() -> Path:
-    """``$LLMLEARN_MODELS`` if set, else the project's ``saved_models/`` folder."""
-    env = os.environ.get("LLMLEARN_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "saved_models"
+    """The folder checkpoints are saved to by default: the user models folder."""
+    return user_models_dir()
+
+
+def shipped_models_dir() -> Path:
+    """The read-only models shipped with the program: the ``saved_models`` data folder installed beside
+    the ``core`` package (the repository's top-level ``saved_models/`` in a checkout or an editable
+    install; ``site-packages/saved_models/`` from a wheel)."""
+    return Path(str(importlib.resources.files("core"))).parent / "saved_models"
+
+
+def _valid_name(name: object) -> bool:
+    return isinstance(name, str) and bool(_NAME.match(name)) and ".." not in name
+
+
+def _entries(base: Path) -> list[Path]:
+    """The checkpoint directories in ``base`` (sorted; no hidden, staging or badly named entries)."""
+    if not base.is_dir():
+        return []
+    return [e for e in sorted(base.iterdir()) if e.is_dir() and not e.name.startswith(".") and _NAME.match(e.name)]
+
+
+def shipped_names() -> list[str]:
+    """The names of the shipped models (exact spelling, sorted)."""
+    return [e.name for e in _entries(shipped_models_dir())]
+
+
+def is_shipped(name: str | None) -> bool:
+    """Is ``name`` a model shipped with the program (read-only: never saved over)?"""
+    return _valid_name(name) and name in shipped_names()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
 
 
 def checkpoint_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """The directory of checkpoint ``name``; refuses names that could escape the models directory."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    """The directory a save of checkpoint ``name`` goes to (``root``, default the user models folder);
+    refuses names that could escape the models directory."""
+    if not _valid_name(name):
         raise CheckpointError(
             f"invalid checkpoint name {name!r}: use 1–64 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (no paths)"
         )
-    return (Path(root) if root is not None else default_models_dir()) / name
+    return (Path(root) if root is not None else user_models_dir()) / name
+
+
+def find_checkpoint(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The directory checkpoint ``name`` is read from: ``root/name`` if ``root`` is given; else the
+    shipped model of that name if there is one (a shipped name is reserved), else the user's."""
+    path = checkpoint_dir(name, root)
+    if root is None and is_shipped(name):
+        return shipped_models_dir() / name
+    return path
+
+
+def _refuse_shipped(name: str, final: Path) -> None:
+    shipped = shipped_models_dir()
+    if is_shipped(name):
+        raise CheckpointError(f"{name!r} is a model shipped with the workbench and is never overwritten: "
+                              "save under another name")
+    if _inside(final, shipped):
+        raise CheckpointError(f"{final} is inside the folder of shipped models ({shipped}), which is read-only: "
+                              "save to the user models folder (unset LLMLEARN_MODELS, or point it elsewhere)")
 
 
 def _sha256(data: bytes) -> str:
@@ -78,11 +151,14 @@ def save_checkpoint(
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Path:
-    """Save ``run`` as checkpoint ``name`` atomically; returns its directory.
+    """Save ``run`` as checkpoint ``name`` atomically (in ``root``, default the user models folder);
+    returns its directory.
 
-    Refuses to save non-finite weights, so a diverged run can never overwrite a good checkpoint.
+    Refuses a shipped model's name and any path inside the shipped folder (shipped models are never
+    overwritten), and non-finite weights, so a diverged run can never overwrite a good checkpoint.
     """
     final = checkpoint_dir(name, root)
+    _refuse_shipped(name, final)
     if not np.all(np.isfinite(run.model.params.data)):
         raise CheckpointError("the model's weights are not finite (the run diverged); refusing to save them")
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +264,7 @@ class Checkpoint:
     fingerprint: str
     saved_at: str
     history: list[dict[str, Any]] = field(default_factory=list)
+    shipped: bool = False  # read from the shipped (read-only) models folder
 
     @property
     def task_description(self) -> str:
@@ -235,10 +312,12 @@ class Checkpoint:
 
 
 def read_checkpoint(name: str, root: str | os.PathLike[str] | None = None) -> Checkpoint:
-    """Read and verify checkpoint ``name``. Any problem raises ``CheckpointError`` naming the file."""
-    path = checkpoint_dir(name, root)
-    with contextlib.suppress(OSError):
-        _recover(path)
+    """Read and verify checkpoint ``name`` (see ``find_checkpoint`` for where it is looked up). Any
+    problem raises ``CheckpointError`` naming the file."""
+    path = find_checkpoint(name, root)
+    if not _inside(path, shipped_models_dir()):  # the shipped folder is read-only: nothing to recover
+        with contextlib.suppress(OSError):
+            _recover(path)
     return read_checkpoint_dir(path)
 
 
@@ -292,7 +371,8 @@ def read_checkpoint_dir(path: Path) -> Checkpoint:
         except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
             raise CheckpointError(f"{h_path}: unreadable metric history ({exc})") from None
     return Checkpoint(path.name, path, config, state, data.get("metrics") or {}, tensors,
-                      str(data.get("dataset_fingerprint", "")), str(data.get("saved_at", "")), history)
+                      str(data.get("dataset_fingerprint", "")), str(data.get("saved_at", "")), history,
+                      shipped=_inside(path, shipped_models_dir()))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -320,22 +400,30 @@ class CheckpointInfo:
     metrics: dict[str, Any]
     saved_at: str
     error: str | None = None
+    shipped: bool = False  # a model shipped with the program (read-only)
 
 
 def list_checkpoints(root: str | os.PathLike[str] | None = None) -> list[CheckpointInfo]:
-    """Every checkpoint in the models directory, sorted by name; broken ones carry ``error``."""
-    base = Path(root) if root is not None else default_models_dir()
-    if not base.is_dir():
-        return []
+    """Every checkpoint: the user's own (sorted by name), then the shipped ones (``shipped=True``), or
+    only those in ``root`` if given. A user folder with a shipped model's name is left out (the name
+    means the shipped model). Broken checkpoints carry ``error``."""
+    shipped = shipped_models_dir()
+    if root is not None:
+        return _list_folder(Path(root), _inside(Path(root), shipped))
+    user = user_models_dir()
+    reserved = set(shipped_names())
+    mine = [] if _inside(user, shipped) else [i for i in _list_folder(user, False) if i.name not in reserved]
+    return mine + _list_folder(shipped, True)
+
+
+def _list_folder(base: Path, shipped: bool) -> list[CheckpointInfo]:
     out = []
-    for entry in sorted(base.iterdir()):
-        if not entry.is_dir() or entry.name.startswith(".") or not _NAME.match(entry.name):
-            continue
+    for entry in _entries(base):
         try:
             ck = read_checkpoint(entry.name, base)
         except CheckpointError as exc:
-            out.append(CheckpointInfo(entry.name, entry, "?", "?", 0, {}, "", str(exc)))
+            out.append(CheckpointInfo(entry.name, entry, "?", "?", 0, {}, "", str(exc), shipped))
             continue
         out.append(CheckpointInfo(ck.name, ck.path, ck.config.model.kind, ck.task_description,
-                                  int(ck.state.get("step", 0)), ck.metrics, ck.saved_at))
+                                  int(ck.state.get("step", 0)), ck.metrics, ck.saved_at, None, shipped))
     return out

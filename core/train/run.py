@@ -8,7 +8,7 @@ the position alone is enough to resume exactly where a run stopped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import numpy as np
@@ -21,19 +21,24 @@ from core.nn.config import ModelConfig
 from core.nn.models import build_model
 from core.nn.models.factory import Model
 from core.optim import build_optimizer, build_schedule
-from core.optim.config import OptimizerConfig
+from core.optim.config import OPTIMIZER_OPTIONS, OptimizerConfig
 from core.train.evaluation import EvalResult, evaluate
 from core.train.trainer import StepMetrics, Trainer
+from core.validation import MAX_SEED, Option, option_defaults, validate_options
 
-#: settings that can change mid-run, with their allowed ranges (lo exclusive for lr)
-EDITABLE_OPTIONS: dict[str, tuple[float, float]] = {
-    "lr": (0.0, 10.0),
-    "weight_decay": (0.0, 1.0),
-    "clip_norm": (0.0, 1e6),
-    "momentum": (0.0, 0.999),
-    "beta1": (0.0, 0.9999),
-    "beta2": (0.0, 0.99999),
-}
+#: The run's own options (see ``core.validation.Option``); the task's, dataset's, model's and optimizer's
+#: are declared beside their configs and all of them are collected in ``core.train.options``.
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("seed", "int", 0, "seed", "initialisation, batch order and dropout", 0, MAX_SEED),
+    Option("epochs", "int", 20, "epochs",
+           "passes over the training split; with --resume, the total the run continues up to", 1, 100_000),
+    Option("eval_every", "int", 0, "eval every", "steps between validations; 0 = once per epoch", 0, 10**9),
+)
+_DEFAULT = option_defaults(RUN_OPTIONS)
+_RUN_OPTION = {o.name: o for o in RUN_OPTIONS}
+
+#: the settings that can change mid-run (those declared ``editable``), by name
+EDITABLE_OPTIONS: dict[str, Option] = {o.name: o for o in OPTIMIZER_OPTIONS if o.editable is not None}
 
 
 def check_option(name: str, value: Any) -> float:
@@ -42,11 +47,13 @@ def check_option(name: str, value: Any) -> float:
         raise ConfigError(f"cannot change {name!r} mid-run (editable: {', '.join(EDITABLE_OPTIONS)})")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    lo, hi = EDITABLE_OPTIONS[name]
-    ok = (lo < value <= hi) if name == "lr" else (lo <= value <= hi)
-    if not ok:
-        raise ConfigError(f"{name} must be in {'(' if name == 'lr' else '['}{lo:g}, {hi:g}], got {value:g}")
+    EDITABLE_OPTIONS[name].check(value)
     return float(value)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Training steps in one pass over ``n_train`` examples (the last batch may be short)."""
+    return max(1, math.ceil(n_train / max(1, batch_size)))
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,9 @@ class RunConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    seed: int = 0
-    epochs: int = 20
-    eval_every: int = 0  # steps between evaluations; 0 = once per epoch
+    seed: int = _DEFAULT["seed"]
+    epochs: int = _DEFAULT["epochs"]
+    eval_every: int = _DEFAULT["eval_every"]  # steps between evaluations; 0 = once per epoch
 
     def __post_init__(self) -> None:
         task = self.dataset.task
@@ -71,16 +78,12 @@ class RunConfig:
         if longest > self.model.max_len:
             raise ConfigError(f"the task's longest sequence ({longest} tokens) exceeds the model's max_len "
                               f"({self.model.max_len})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100_000:
-            raise ConfigError(f"epochs must be an integer between 1 and 100000, got {self.epochs!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise ConfigError(f"eval_every must be a non-negative integer, got {self.eval_every!r}")
+        validate_options(self, RUN_OPTIONS)
 
     @classmethod
-    def create(cls, dataset: DatasetConfig | None = None, kind: str = "encoder", seed: int = 0, epochs: int = 20,
-               eval_every: int = 0, optimizer: OptimizerConfig | None = None, **model_kwargs: Any) -> Self:
+    def create(cls, dataset: DatasetConfig | None = None, kind: str = ModelConfig.kind, seed: int = _DEFAULT["seed"],
+               epochs: int = _DEFAULT["epochs"], eval_every: int = _DEFAULT["eval_every"],
+               optimizer: OptimizerConfig | None = None, **model_kwargs: Any) -> Self:
         """A config whose model matches the task (vocabulary size, classes, length)."""
         dataset = dataset or DatasetConfig()
         task = dataset.task
@@ -105,8 +108,15 @@ class RunConfig:
             if key not in data:
                 raise ConfigError(f"run config is missing {key!r}")
         return cls(DatasetConfig.from_dict(data["dataset"]), ModelConfig.from_dict(data["model"]),
-                   OptimizerConfig.from_dict(data["optimizer"]), data.get("seed", 0), data.get("epochs", 20),
-                   data.get("eval_every", 0))
+                   OptimizerConfig.from_dict(data["optimizer"]), data.get("seed", _DEFAULT["seed"]),
+                   data.get("epochs", _DEFAULT["epochs"]), data.get("eval_every", _DEFAULT["eval_every"]))
+
+    def with_epochs(self, epochs: int) -> Self:
+        """The same run trained for ``epochs`` epochs in total, its schedule stretched to match: the
+        optimizer's ``total_steps`` becomes steps per epoch × ``epochs``, as ``build_run_config`` sets it."""
+        _RUN_OPTION["epochs"].check(epochs)
+        total = steps_per_epoch(self.dataset.n_train, self.optimizer.batch_size) * epochs
+        return replace(self, epochs=epochs, optimizer=replace(self.optimizer, total_steps=total))
 
 
 class Run:
@@ -134,7 +144,7 @@ class Run:
     # -- data position ----------------------------------------------------------------------------
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.train_split) / self.batch_size))
+        return steps_per_epoch(len(self.train_split), self.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -147,6 +157,22 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.epoch >= self.config.epochs
+
+    def set_epochs(self, epochs: int) -> None:
+        """Train up to ``epochs`` epochs in total instead of ``config.epochs`` (resuming with more epochs).
+
+        The config becomes ``config.with_epochs(epochs)`` and the schedule is rebuilt over the new length,
+        so from the current step on the learning rate follows the schedule a run of ``epochs`` epochs
+        would have had: a constant or step schedule is unchanged; a cosine one is stretched (its decay
+        now ends at the new last step; a run that had already decayed to min_lr warms back up to the
+        longer curve's value at this step). Mid-run edits of the lr keep their scale. Refused unless
+        ``epochs`` is more than the epochs already completed (``epoch``) and within the option's bounds.
+        """
+        if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs <= self.epoch:
+            raise ConfigError(f"this run has already trained {self.epoch} epoch{'s' if self.epoch != 1 else ''}; "
+                              f"epochs counts epochs in total, so give more than {self.epoch}, got {epochs}")
+        self.config = self.config.with_epochs(epochs)
+        self.trainer.schedule = build_schedule(self.config.optimizer)
 
     def _epoch_order(self) -> np.ndarray:
         if self._order is None:

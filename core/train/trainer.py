@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data.batching import Batch
-from core.memory import keep_freed_memory
 from core.nn.models.factory import Model
 from core.optim.base import Optimizer
 from core.optim.clipping import clip_grad_norm
@@ -45,7 +44,6 @@ class Trainer:
         clip_norm: float = 1.0,
         label_smoothing: float = 0.0,
     ) -> None:
-        keep_freed_memory()  # avoid page faults on every step's large temporaries (see core/memory.py)
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule

@@ -22,35 +22,22 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressB
 from textual.worker import get_current_worker
 
 from core.data.dataset import (
-    MAX_HELD_OUT,
-    MAX_TRAIN,
     SPLIT_NAMES,
     Dataset,
     DatasetConfig,
+    dataset_path,
     generate_dataset,
     load_dataset,
     save_dataset,
 )
-from core.data.operations import MAX_ARGS, OPERATIONS
-from core.data.task import MAX_DEPTH, TaskConfig
+from core.data.operations import OPERATIONS
 from core.errors import LLMLearnError
-from workbench.widgets.form import FieldRow, FieldSpec, field_for_message, read_fields
+from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
+from workbench.widgets.form import FieldRow, field_for_message, read_fields
 
 SAMPLE_ROWS = 12
 BAR_WIDTH = 18
 
-DATASET_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("max_value", "numbers", "choice", 9, choices=(("0–9", 9), ("0–99", 99)),
-              tooltip="Numbers in the expressions go from 0 to this (answers too)."),
-    FieldSpec("min_args", "min args", "int", 3, 1, MAX_ARGS, tooltip="Fewest arguments per expression."),
-    FieldSpec("max_args", "max args", "int", 3, 1, MAX_ARGS, tooltip="Most arguments per expression."),
-    FieldSpec("max_depth", "nesting", "choice", 1, choices=tuple((str(d), d) for d in range(1, MAX_DEPTH + 1)),
-              tooltip="1 = flat; 2–3 let arguments be expressions themselves."),
-    FieldSpec("n_train", "train", "int", 10_000, 1, MAX_TRAIN, tooltip="Training examples (drawn with replacement)."),
-    FieldSpec("n_val", "validation", "int", 1_000, 0, MAX_HELD_OUT, tooltip="Distinct held-out examples."),
-    FieldSpec("n_test", "test", "int", 1_000, 0, MAX_HELD_OUT, tooltip="Distinct held-out examples."),
-    FieldSpec("seed", "seed", "int", 0, 0, 2**63 - 1, tooltip="The same config and seed give the same dataset."),
-)
 OPS_KEY = "operations"
 
 
@@ -183,9 +170,7 @@ class DatasetPane(Container):
             errors[OPS_KEY] = "choose at least one operation"
         if not errors:
             try:
-                task = TaskConfig(operations=ops, max_value=values["max_value"], min_args=values["min_args"],
-                                  max_args=values["max_args"], max_depth=values["max_depth"])
-                config = DatasetConfig(task, values["n_train"], values["n_val"], values["n_test"], values["seed"])
+                config = dataset_config_from_form(values, ops)
             except LLMLearnError as exc:
                 key = field_for_message(str(exc), DATASET_FIELDS) or (OPS_KEY if "operation" in str(exc) else None)
                 if key:
@@ -218,10 +203,7 @@ class DatasetPane(Container):
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             for op in OPERATIONS:
                 self.query_one(f"#op-{op}", Checkbox).value = op in task.operations
-            values = {"max_value": task.max_value, "min_args": task.min_args, "max_args": task.max_args,
-                      "max_depth": task.max_depth, "n_train": config.n_train, "n_val": config.n_val,
-                      "n_test": config.n_test, "seed": config.seed}
-            for key, value in values.items():
+            for key, value in dataset_form_values(config).items():
                 self.row(key).set_value(value)
         self.validate_form()
 
@@ -370,7 +352,7 @@ class DatasetPane(Container):
         except LLMLearnError as exc:
             self.app.call_from_thread(self.show_message, str(exc), True)
             return
-        self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {path}.")
+        self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {dataset_path(path)}.")
 
     def load(self) -> None:
         path = self._path()
@@ -386,7 +368,7 @@ class DatasetPane(Container):
         except LLMLearnError as exc:
             self.app.call_from_thread(self.show_message, str(exc), True)
             return
-        self.app.call_from_thread(self.show_dataset, dataset, stats, f"Loaded {path}.")
+        self.app.call_from_thread(self.show_dataset, dataset, stats, f"Loaded {dataset_path(path)}.")
 
     def show_message(self, message: str, error: bool = False) -> None:
         """A visible one-line status under the file controls (errors in the error colour)."""

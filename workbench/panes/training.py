@@ -20,49 +20,23 @@ from textual.widgets import Button, Input, Select, Static
 
 from core.data.dataset import DatasetConfig
 from core.errors import ConfigError
-from core.nn.config import ACTIVATIONS, MODEL_KINDS, NORMS, POSITIONALS
-from core.optim.config import OPTIMIZERS, SCHEDULES, OptimizerConfig
 from core.train.run import RunConfig
 from workbench.session_controller import SessionController
+from workbench.settings_fields import (
+    MODEL_FIELDS,
+    OPTIMIZER_FIELDS,
+    TRAINING_FIELDS,
+    run_config_from_form,
+    training_form_values,
+)
 from workbench.widgets.chart_panel import ChartPanel
-from workbench.widgets.form import FieldRow, FieldSpec, field_for_message, read_fields
+from workbench.widgets.form import FieldRow, field_for_message, read_fields
 from workbench.widgets.run_status import RunStatus
 from workbench.widgets.steer_bar import SteerBar
 
 STATUS_INTERVAL = 0.5  # s between repaints of the live numbers while running
+ALL_FIELDS = TRAINING_FIELDS
 
-
-def _choices(values: tuple[str, ...], labels: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
-    return tuple(((labels or {}).get(v, v), v) for v in values)
-
-
-MODEL_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("kind", "model", "choice", "encoder", choices=_choices(MODEL_KINDS),
-              tooltip="encoder: classifies the answer; decoder: generates it digit by digit"),
-    FieldSpec("d_model", "d_model", "int", 64, 2, 4096, tooltip="width of the residual stream"),
-    FieldSpec("n_layers", "layers", "int", 2, 1, 48),
-    FieldSpec("n_heads", "heads", "int", 4, 1, 256, tooltip="attention heads; must divide d_model"),
-    FieldSpec("d_ff", "FFN size", "int", 256, 1, 65_536, tooltip="hidden width of the feed-forward block"),
-    FieldSpec("dropout", "dropout", "float", 0.0, 0.0, 0.9),
-    FieldSpec("norm", "norm", "choice", "pre", choices=_choices(NORMS, {"pre": "pre-LN", "post": "post-LN"})),
-    FieldSpec("activation", "activation", "choice", "relu", choices=_choices(ACTIVATIONS)),
-    FieldSpec("positional", "positions", "choice", "sinusoidal", choices=_choices(POSITIONALS)),
-)
-OPTIMIZER_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("name", "optimizer", "choice", "adam", choices=_choices(OPTIMIZERS), aliases=("optimizer",)),
-    FieldSpec("lr", "learning rate", "float", 1e-3, 0.0, 10.0, lo_open=True),
-    FieldSpec("schedule", "schedule", "choice", "constant", choices=_choices(SCHEDULES),
-              tooltip="cosine: warm-up then cosine decay to the minimum lr over the whole run"),
-    FieldSpec("warmup_steps", "warm-up", "int", 0, 0, 10**9, tooltip="warm-up steps (cosine schedule)"),
-    FieldSpec("min_lr", "min lr", "float", 0.0, 0.0, 10.0, tooltip="final learning rate of the cosine schedule"),
-    FieldSpec("batch_size", "batch size", "int", 32, 1, 65_536),
-    FieldSpec("epochs", "epochs", "int", 20, 1, 100_000),
-    FieldSpec("clip_norm", "clip norm", "float", 1.0, 0.0, 1e6, tooltip="gradient clipping by global norm; 0 = off"),
-    FieldSpec("weight_decay", "weight decay", "float", 0.0, 0.0, 1.0),
-    FieldSpec("eval_every", "eval every", "int", 0, 0, 10**9, tooltip="steps between validations; 0 = each epoch"),
-    FieldSpec("seed", "init seed", "int", 0, 0, 2**32 - 1, tooltip="initialisation, batch order and dropout"),
-)
-ALL_FIELDS = MODEL_FIELDS + OPTIMIZER_FIELDS
 
 class TrainingPane(Container):
     """Everything about the current run. The app's actions (F6–F9, ctrl+s …) drive it."""
@@ -186,26 +160,11 @@ class TrainingPane(Container):
 
     @staticmethod
     def config_from(values: dict[str, Any], data: DatasetConfig) -> RunConfig:
-        steps_per_epoch = math.ceil(data.n_train / max(1, values["batch_size"]))
-        opt = OptimizerConfig(name=values["name"], lr=values["lr"], schedule=values["schedule"],
-                              warmup_steps=values["warmup_steps"], min_lr=values["min_lr"],
-                              total_steps=steps_per_epoch * values["epochs"], batch_size=values["batch_size"],
-                              clip_norm=values["clip_norm"], weight_decay=values["weight_decay"])
-        return RunConfig.create(data, kind=values["kind"], seed=values["seed"], epochs=values["epochs"],
-                                eval_every=values["eval_every"], optimizer=opt, d_model=values["d_model"],
-                                n_layers=values["n_layers"], n_heads=values["n_heads"], d_ff=values["d_ff"],
-                                dropout=values["dropout"], norm=values["norm"], activation=values["activation"],
-                                positional=values["positional"])
+        return run_config_from_form(values, data)
 
     def set_form(self, config: RunConfig) -> None:
         """Show a run's config in the form (after loading a checkpoint)."""
-        m, o = config.model, config.optimizer
-        values = {"kind": m.kind, "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads,
-                  "d_ff": m.d_ff, "dropout": m.dropout, "norm": m.norm, "activation": m.activation,
-                  "positional": m.positional, "name": o.name, "lr": o.lr, "schedule": o.schedule,
-                  "warmup_steps": o.warmup_steps, "min_lr": o.min_lr, "batch_size": o.batch_size,
-                  "epochs": config.epochs, "clip_norm": o.clip_norm, "weight_decay": o.weight_decay,
-                  "eval_every": config.eval_every, "seed": config.seed}
+        values = training_form_values(config)
         with self.prevent(Input.Changed, Select.Changed):
             for key, value in values.items():
                 self.row(key).set_value(value)

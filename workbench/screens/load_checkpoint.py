@@ -29,7 +29,7 @@ class LoadCheckpointScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="load-dialog", classes="dialog"):
-            yield Static(f"Load a checkpoint from {default_models_dir()}", classes="dialog-title")
+            yield Static(f"Load a checkpoint: yours ({default_models_dir()}) or a shipped one", classes="dialog-title")
             yield DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True)
             yield Static(self.warning, id="load-warning", classes="warning")
             yield Static("Reading checkpoints…", id="load-status")
@@ -40,7 +40,7 @@ class LoadCheckpointScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#load-warning").display = bool(self.warning)
-        self.query_one(DataTable).add_columns("name", "model", "step", "test acc", "task", "saved")
+        self.query_one(DataTable).add_columns("name", "model", "step", "test acc", "task", "saved", "")
         self._read()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -53,11 +53,12 @@ class LoadCheckpointScreen(ModalScreen[str | None]):
         table = self.query_one(DataTable)
         for info in infos:
             if info.error:
-                table.add_row(info.name, "—", "", "", f"unreadable: {info.error}"[:60], "", key=info.name)
+                table.add_row(info.name, "—", "", "", f"unreadable: {info.error}"[:60], "", "", key=info.name)
                 continue
             acc = info.metrics.get("test_accuracy")
             table.add_row(info.name, info.kind, f"{info.step:,}", f"{acc:.2%}" if isinstance(acc, int | float) else "–",
-                          info.task, info.saved_at[5:16].replace("T", " "), key=info.name)
+                          info.task, info.saved_at[5:16].replace("T", " "), "shipped" if info.shipped else "",
+                          key=info.name)
         status = self.query_one("#load-status", Static)
         if infos:
             status.update(f"{len(infos)} checkpoint{'s' if len(infos) != 1 else ''}")

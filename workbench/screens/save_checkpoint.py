@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from core.errors import CheckpointError
-from core.train.checkpoint import checkpoint_dir
+from core.train.checkpoint import checkpoint_dir, is_shipped
 from workbench.styles import SCREENS_CSS
 
 
@@ -47,6 +47,11 @@ class SaveCheckpointScreen(ModalScreen[str | None]):
             path = checkpoint_dir(name.strip())
         except CheckpointError as exc:
             status.update(f"✗ {exc}")
+            status.set_classes("error")
+            self.query_one("#save-ok", Button).disabled = True
+            return False
+        if is_shipped(name.strip()):
+            status.update(f"✗ {name.strip()} is a model shipped with the workbench (read-only): choose another name")
             status.set_classes("error")
             self.query_one("#save-ok", Button).disabled = True
             return False

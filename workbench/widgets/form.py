@@ -24,6 +24,8 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
+from core.validation import describe_range, in_range
+
 FieldKind = Literal["int", "float", "choice"]
 
 
@@ -59,12 +61,9 @@ def parse_float(text: str) -> float:
     return value
 
 
-def _fmt(x: float) -> str:
-    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
-
-
 class RangeValidator(Validator):
-    """Accepts an int or float within [lo, hi] (or (lo, hi] when ``lo_open``); the failure says why."""
+    """Accepts an int or float within [lo, hi] (or (lo, hi] when ``lo_open``); the failure says why, in
+    the same words as the core's own errors (``core.validation.describe_range``)."""
 
     def __init__(self, kind: Literal["int", "float"], lo: float | None, hi: float | None,
                  lo_open: bool = False, optional: bool = False) -> None:
@@ -72,16 +71,7 @@ class RangeValidator(Validator):
         self.kind, self.lo, self.hi, self.lo_open, self.optional = kind, lo, hi, lo_open, optional
 
     def describe_range(self) -> str:
-        if self.lo is not None and self.hi is not None:
-            left = "(" if self.lo_open else "["
-            if self.kind == "int":
-                return f"between {_fmt(self.lo)} and {_fmt(self.hi)}"
-            return f"in {left}{_fmt(self.lo)}, {_fmt(self.hi)}]"
-        if self.lo is not None:
-            return f"greater than {_fmt(self.lo)}" if self.lo_open else f"at least {_fmt(self.lo)}"
-        if self.hi is not None:
-            return f"at most {_fmt(self.hi)}"
-        return ""
+        return describe_range(self.kind, self.lo, self.hi, self.lo_open)
 
     def validate(self, value: str) -> ValidationResult:
         if self.optional and not value.strip():
@@ -90,16 +80,17 @@ class RangeValidator(Validator):
             number: float = parse_int(value) if self.kind == "int" else parse_float(value)
         except ValueError as exc:
             return self.failure(str(exc))
-        too_low = self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo)
-        too_high = self.hi is not None and number > self.hi
-        if too_low or too_high:
+        if not in_range(number, self.lo, self.hi, self.lo_open):
             return self.failure(f"must be {self.describe_range()}")
         return self.success()
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One form field: ``key`` is the config name it feeds (``d_model``, ``lr`` …)."""
+    """One form field: ``key`` is the config field it feeds (``d_model``, ``lr`` …) and names its widgets;
+    ``option`` the schema option it shows (``core.train.options``), when that name differs from ``key``
+    (the Dataset pane's ``seed`` is the option ``data_seed``). ``workbench.settings_fields`` derives the
+    specs from the schema."""
 
     key: str
     label: str
@@ -112,6 +103,11 @@ class FieldSpec:
     tooltip: str = ""
     aliases: tuple[str, ...] = ()  # other names the core's error messages use for this field
     optional: bool = False  # an empty int/float field means None
+    option: str = ""  # the schema option's name, if not ``key``
+
+    @property
+    def option_name(self) -> str:
+        return self.option or self.key
 
     def validators(self) -> list[Validator]:
         if self.kind == "choice":
