@@ -134,9 +134,10 @@ async def test_pace_limits_the_steps_per_second() -> None:
         await _start_running(app, pilot, min_steps=1)
         first = step_of(app)
         await wait_for(pilot, lambda: step_of(app) >= first + 12, what="a dozen paced steps")
-        # Measured from the steps' own timestamps: a pace is a ceiling the worker never exceeds.
+        # Measured from the steps' own timestamps (the exact schedule is tested on the session itself; here,
+        # that the pace typed in the pane reached the worker — at full speed this run takes ~300 steps/s).
         rate = app.controller.steps_per_second()
-        assert rate is not None and rate <= 20 * 1.1, rate
+        assert rate is not None and rate <= 2 * 20, rate
         assert "pace 20/s" in static_text(app, "#run-state")
         await set_value(pilot, "#pace-input", "")
         await app.query_one("#pace-input", Input).action_submit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from core.train.checkpoint import read_checkpoint, save_checkpoint
+from core.train.run import Run
+from tests.conftest import tiny_config
 from workbench.cli import main
 
 TINY = ["--n-train", "320", "--n-val", "64", "--n-test", "64", "--d-model", "16", "--layers", "1", "--heads", "2",
@@ -48,8 +52,77 @@ def test_train_progress_is_plain_lines_when_not_a_terminal(models_dir: Path) -> 
 def test_resume_continues_the_saved_run(trained: str) -> None:
     code, out, err = _run(["train", "--resume", "tiny", "--json"])
     assert code == 0, err
-    # the saved run had finished its epochs: resuming finds nothing left, keeps the step count
+    # the saved run had finished its epochs: resuming finds nothing left, keeps the step count, and says so
     assert json.loads(out)["steps"] == 30
+    assert "tiny has finished its 3 epochs: nothing left to train" in err
+
+
+def _saved_state(name: str) -> tuple[int, int, int, int]:
+    """(step, epoch, the config's epochs, the schedule's total_steps) of a saved checkpoint."""
+    ck = read_checkpoint(name)
+    return int(ck.state["step"]), int(ck.state["epoch"]), ck.config.epochs, ck.config.optimizer.total_steps
+
+
+def test_resume_with_epochs_trains_up_to_that_many_epochs_in_total(models_dir: Path) -> None:
+    code, _, err = _run(["train", *TINY, "--schedule", "cosine", "--epochs", "1", "--out", "grow"])
+    assert code == 0, err
+    assert _saved_state("grow") == (10, 1, 1, 10)  # 320 examples / batch 32 = 10 steps per epoch
+    code, out, err = _run(["train", "--resume", "grow", "--epochs", "2", "--json"])
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["steps"] == 20 and summary["state"] == "finished"  # exactly one more epoch of steps
+    assert "grow: 1 of 1 epochs done; training up to 2 epochs in total" in err
+    # the recipe now says 2 epochs, and the cosine schedule spans them (its decay ends at the new last step)
+    assert _saved_state("grow") == (20, 2, 2, 20)
+
+
+def test_resume_of_an_interrupted_run_continues_where_it_stopped(models_dir: Path) -> None:
+    run = Run(tiny_config(epochs=3))  # same data and model sizes as TINY: 10 steps per epoch
+    for _ in range(15):  # stopped half way through its second epoch
+        run.train_step()
+    save_checkpoint(run, "halfway")
+    code, out, err = _run(["train", "--resume", "halfway", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 30 and "nothing left" not in err
+    assert _saved_state("halfway")[:3] == (30, 3, 3)
+
+    save_checkpoint(run, "halfway")  # the run object is still at step 15
+    code, out, err = _run(["train", "--resume", "halfway", "--epochs", "5", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 50 and _saved_state("halfway")[:3] == (50, 5, 5)
+
+
+def test_resume_refuses_a_total_it_has_already_reached(models_dir: Path) -> None:
+    run = Run(tiny_config(epochs=3))
+    for _ in range(15):  # one epoch done, half of the second
+        run.train_step()
+    save_checkpoint(run, "halfway")
+    for epochs in ("1", "0"):
+        code, out, err = _run(["train", "--resume", "halfway", "--epochs", epochs])
+        assert code == 2 and out == ""
+        assert err == ("error: halfway has already trained 1 epoch: --epochs is the total to train up to, so give "
+                       "more than 1 (e.g. --epochs 4)\n")
+    assert _saved_state("halfway")[0] == 15  # nothing was trained or saved
+    code, out, _ = _run(["train", "--resume", "halfway", "--epochs", "2", "--json"])  # the epoch under way
+    assert code == 0 and json.loads(out)["steps"] == 20
+
+
+def test_resume_says_which_options_it_ignores(trained: str) -> None:
+    code, _, err = _run(["train", "--resume", "tiny", "--lr", "0.5", "--layers", "4", "--epochs", "4"])
+    assert code == 0
+    assert "warning: ignored with --resume: --lr, --layers (a resumed run keeps its own settings" in err
+    ck = read_checkpoint("tiny")
+    assert ck.config.optimizer.lr == 3e-3 and ck.config.model.n_layers == 1 and ck.config.epochs == 4
+
+
+def test_help_explains_resume_with_epochs() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # argparse prints the help to sys.stdout
+        assert main(["train", "--help"]) == 0
+    text = " ".join(out.getvalue().split())
+    assert "--resume NAME continue a saved run where it stopped, with its own settings; with --epochs N, train it " \
+           "up to N epochs in total" in text
+    assert "--epochs N passes over the training split; with --resume, the total the run continues up to" in text
 
 
 def test_until_val_acc_stops_early(models_dir: Path) -> None:

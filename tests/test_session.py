@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -403,15 +404,16 @@ def test_step_events_are_dropped_past_the_limit_but_nothing_else_is(monkeypatch:
 def test_pace_spaces_the_steps_by_their_own_timestamps() -> None:
     s = _session(epochs=50)
     try:
+        sent = time.monotonic()
         s.set_pace(40.0)
         s.step(9)
         s.settle()
         times = [e.time for e in s.drain() if isinstance(e, StepEvent)]
         assert len(times) == 9
-        gaps = np.diff(times)
-        # A pace is a ceiling the worker never exceeds (a busy machine may make it slower, never faster).
-        assert gaps.min() >= 0.8 / 40.0, gaps
-        assert times[-1] - times[0] >= 0.95 * 8 / 40.0
+        # The k-th paced step is due k / pace after the stretch started (which is after ``sent``): a busy
+        # machine may make steps late, never early. Asserted on the steps' own timestamps.
+        for k, t in enumerate(times):
+            assert t - sent >= k / 40.0 - 1e-3, (k, t - sent)
     finally:
         assert s.close()
 

@@ -1,6 +1,7 @@
 """The ``workbench`` command: headless training, evaluation and prediction on the NumPy core.
 
-    workbench train   [task, model and optimizer options] [--out NAME] [--resume NAME]
+    workbench train   [task, model and optimizer options] [--out NAME]   (flags from core.train.options)
+    workbench train   --resume NAME [--epochs N]   continue a saved run, up to N epochs in total
     workbench eval    NAME [--split test]
     workbench predict NAME "Max(3, 7, 2)" …      (or one expression per line on stdin)
     workbench models

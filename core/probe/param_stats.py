@@ -91,9 +91,14 @@ def parameter_stats(value: np.ndarray, grad: np.ndarray | None = None,
 
 
 class _Snapshot(Protocol):
-    value: np.ndarray
-    grad: np.ndarray
-    last_update_ratio: float
+    """What ``snapshot_stats`` reads (read-only, so a frozen ``ParameterSnapshot`` fits)."""
+
+    @property
+    def value(self) -> np.ndarray: ...
+    @property
+    def grad(self) -> np.ndarray: ...
+    @property
+    def last_update_ratio(self) -> float: ...
 
 
 def snapshot_stats(snapshot: _Snapshot) -> ParamStats:

@@ -76,6 +76,7 @@ class TrainingSession:
         self._budget = 0  # steps left before pausing; −1 = until told otherwise
         self._watch = UntilWatch()
         self._pace: float | None = None  # steps per second, None = full speed
+        self._next_time = 0.0  # time.monotonic() at which the next paced step is due
         self._last_eval_step = -1
         self._thread: threading.Thread | None = None
         self._count_lock = threading.Lock()
@@ -203,13 +204,12 @@ class TrainingSession:
 
     def _main(self) -> None:
         self._set_state("finished" if self.run.finished else "idle", Cause.OPENED, "session opened")
-        next_time = time.perf_counter()
         while True:
             try:
                 running = self._budget != 0 and self._state == "running"
                 if not running or self._pace is not None:
                     # Idle, or pacing: wait for a command until the next step is due.
-                    timeout = None if not running else max(0.0, next_time - time.perf_counter())
+                    timeout = None if not running else max(0.0, self._next_time - time.monotonic())
                     try:
                         name, arg = self._commands.get(timeout=timeout)
                     except queue.Empty:
@@ -230,7 +230,9 @@ class TrainingSession:
                         continue
                 self._one_step()
                 if self._pace is not None:
-                    next_time = max(next_time + 1.0 / self._pace, time.perf_counter() - 1.0)
+                    # The k-th paced step is due at start + k / pace; after a slow step the worker may catch
+                    # up by at most a second, never run ahead of the schedule.
+                    self._next_time = max(self._next_time + 1.0 / self._pace, time.monotonic() - 1.0)
             except Exception as exc:  # the worker must survive and report anything
                 self._report_error(exc)
 
@@ -269,6 +271,8 @@ class TrainingSession:
                 reason = f"{self._budget} step{'s' if self._budget != 1 else ''} to take"
             else:
                 self._budget, reason = run.steps_per_epoch - run.batch_index, "to the end of this epoch"
+            if self._state != "running":
+                self._next_time = time.monotonic()  # a paced stretch starts now, with no backlog
             self._set_state("running", Cause.STARTED, reason)
         elif name == "pause":
             self._budget = 0
@@ -284,6 +288,7 @@ class TrainingSession:
             self._watch.set(arg, run.step)
         elif name == "pace":
             self._pace = arg
+            self._next_time = time.monotonic()
         elif name == "save":
             ck_name, root = arg
             metrics = {"val_accuracy": self.last_eval.accuracy if self.last_eval else None, "steps": run.step}

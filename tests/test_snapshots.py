@@ -1,0 +1,36 @@
+"""Snapshot tests: every pane as a newcomer first sees it, at 80×24 (SSH) and 160×50.
+
+The pictures are SVGs under ``tests/__snapshots__/``; a change in what a pane shows fails the test and
+writes a side-by-side report. After an intended change, look at the report, then refresh them with
+``.venv/bin/python -m pytest tests/test_snapshots.py --snapshot-update``.
+
+Only states that do not depend on timing are pictured (no run, no live numbers): the charts' and
+counters' live behaviour is asserted on widget state in the other app tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.app_support import isolated_models_dir  # noqa: F401 (autouse: an empty user models folder)
+from workbench.app import PANES, WorkbenchApp
+
+SIZES = ((80, 24), (160, 50))
+
+
+async def _settle(pilot: Pilot[int]) -> None:
+    """Let the panes finish their start-up work (model lists are read in workers)."""
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("pane", [p for p, _, _ in PANES])
+def test_pane_snapshot(snap_compare, pane: str, size: tuple[int, int], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(WorkbenchApp(initial_pane=pane), terminal_size=size, run_before=_settle)
