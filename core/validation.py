@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from core.errors import ConfigError
 
@@ -187,16 +187,18 @@ def validate_options(config: object, options: Iterable[Option]) -> None:
 
 
 class DictMixin:
-    """to_dict/from_dict with a clear error for unknown, missing or mistyped keys."""
+    """to_dict/from_dict with a clear error for unknown, missing or mistyped keys (for dataclasses)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass: makes the mixin a dataclass type
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{cls.__name__} has unknown keys: {', '.join(unknown)}")

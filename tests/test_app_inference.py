@@ -18,6 +18,7 @@ from textual.widgets import Select
 from core.data.expression import parse_expression
 from core.data.task import TaskConfig
 from core.errors import ExpressionError
+from core.probe.answers import ProbeOptions, parse_options, split_inputs
 from core.probe.generation import generate_answer
 from core.train.checkpoint import read_checkpoint
 from core.train.run import Run
@@ -26,14 +27,9 @@ from tests.app_support import static_text
 from tests.conftest import tiny_config
 from tests.probe_app_support import SCREENSHOTS, InferenceHost, submit, wait_until
 from workbench.model_source import RUNNING, FixedModelSource, SessionModelSource
-from workbench.panes.inference import (
-    AttentionMap,
-    InferencePane,
-    ProbeOptions,
-    parse_options,
-    probe_texts,
-    split_inputs,
-)
+from workbench.panes.inference import InferencePane
+from workbench.probes import probe_texts
+from workbench.widgets.attention_map import AttentionMap
 
 
 @pytest.fixture(autouse=True)
@@ -388,3 +384,31 @@ def test_console_input_survives_arbitrary_text(console_app: _AppInThread, text: 
         assert r.error is not None or r.generation is not None  # answered (tiny decoder) or a reason
     n_errors = sum(r.error is not None for r in shown) + sum(r.error is None and not r.correct for r in shown)
     assert pane.console_text().count("  ✗ ") - errors_before == n_errors  # each shown as a ✗ line
+
+
+# -- the shared model choice and the probes behind the pane, without an app -----------------------------------
+def test_model_choice_names_its_source_and_the_live_session() -> None:
+    from workbench.model_source import LIVE, CheckpointModelSource, ModelChoice, choice_options
+
+    session = object()
+    models = ModelChoice(get_session=lambda: session)  # type: ignore[arg-type, return-value]
+    assert models.is_live and models.session() is session and isinstance(models.source(), SessionModelSource)
+    assert models.pick("encoder-digits") == "ck:encoder-digits"  # a bare name means a checkpoint
+    source = models.source()
+    assert isinstance(source, CheckpointModelSource) and source.name == "encoder-digits"
+    assert models.source() is source  # built once per choice (it caches the checkpoint it read)
+    assert models.session() is None  # a checkpoint is never read through the live session
+    assert models.pick(LIVE) == LIVE and models.session() is session
+    assert choice_options([], "ck:mine") == [("live run", LIVE), ("mine", "ck:mine")]  # shown before listed
+
+
+def test_answer_from_source_reports_no_model_and_bad_options_per_text() -> None:
+    from workbench.probes import answer_from_source
+
+    no_run = SessionModelSource(lambda: None)
+    results = answer_from_source(no_run, ["Max(1, 2)", "Min(3, 4)"], ProbeOptions())
+    assert [r.error for r in results] == [results[0].error] * 2 and "no training run yet" in (results[0].error or "")
+    decoder = answer_from_source(_tiny("decoder"), ["Max(1, 2)"], None, "temperature must be a number")
+    assert decoder[0].error == "temperature must be a number" and decoder[0].kind == "decoder"
+    encoder = answer_from_source(_tiny("encoder"), ["Max(1, 2, 0)"], None, "temperature must be a number")
+    assert encoder[0].error is None and encoder[0].truth == 2  # an encoder ignores the decoding options

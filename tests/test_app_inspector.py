@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import DataTable, ProgressBar, Tree
 
 from core.data.task import TaskConfig
+from core.probe.inspection import tree_paths
 from core.probe.param_stats import parameter_stats, snapshot_stats
 from core.train.report import EvaluationReport
 from core.train.run import Run
@@ -21,7 +22,8 @@ from tests.conftest import tiny_config
 from tests.probe_app_support import SCREENSHOTS, BothHost, InspectorHost, inspector_idle, wait_until
 from workbench.model_source import FixedModelSource, SessionModelSource
 from workbench.panes.inference import InferencePane
-from workbench.panes.inspector import InspectorPane, confusion_text, tree_paths
+from workbench.panes.inspector import InspectorPane
+from workbench.render.evaluation import confusion_text
 
 
 @pytest.fixture(autouse=True)
@@ -268,7 +270,7 @@ def test_heatmaps_use_only_the_256_colour_palette() -> None:
     from rich.color import ColorType
     from rich.style import Style
 
-    from workbench.widgets.grids import grid, half_block_map
+    from workbench.render.grids import grid, half_block_map
 
     m = np.random.default_rng(0).normal(size=(20, 30))
     m[0, 0], m[1, 1] = np.nan, np.inf

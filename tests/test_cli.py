@@ -38,7 +38,9 @@ def test_train_saves_a_checkpoint_and_reports(trained: str, models_dir: Path) ->
     code, out, _ = _run(["models", "--json"])
     info = json.loads(out)
     assert code == 0 and info[0]["name"] == "tiny" and info[0]["step"] == 30
-    assert 0 <= info[0]["metrics"]["test_accuracy"] <= 1
+    # the accuracy stored with the model is the one an evaluation of its test split finds
+    code, out, _ = _run(["eval", "tiny", "--json"])
+    assert code == 0 and info[0]["metrics"]["test_accuracy"] == pytest.approx(json.loads(out)["accuracy"])
 
 
 def test_train_progress_is_plain_lines_when_not_a_terminal(models_dir: Path) -> None:

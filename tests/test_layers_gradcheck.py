@@ -17,10 +17,13 @@ from core.nn.layers import (
     ReLU,
     SinusoidalPositions,
     TransformerBlock,
+    log_softmax,
     softmax,
     softmax_backward,
+    softmax_inplace,
 )
 from core.nn.layers.attention import attention_bias
+from core.nn.layers.layernorm import layer_norm
 from core.nn.params import ParameterStore
 from tests.gradcheck_utils import assert_all_below, check_layer
 
@@ -56,6 +59,26 @@ def test_layernorm() -> None:
     s["ln.gamma"].value[...] = rng.normal(size=D)
     s["ln.beta"].value[...] = rng.normal(size=D)
     assert_all_below(check_layer(layer.forward, layer.backward, _x(), s))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_function_is_the_textbook_formula_and_the_layers_forward(dtype: type) -> None:
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(B * T, D)) * 3 + 1).astype(dtype)
+    gamma, beta = rng.normal(size=D).astype(dtype), rng.normal(size=D).astype(dtype)
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean(axis=-1, keepdims=True), x64.var(axis=-1, keepdims=True)
+    plain = (x64 - mu) / np.sqrt(var + 1e-5) * gamma + beta
+    x_before = x.copy()
+    y = layer_norm(x, gamma, beta, 1e-5)
+    assert y.dtype == dtype and np.array_equal(x, x_before)  # the input is only read
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, plain, rtol=tol, atol=tol)
+    s = ParameterStore(dtype)
+    layer = LayerNorm(s, "ln", D)
+    s.finalize()
+    s["ln.gamma"].value[...], s["ln.beta"].value[...] = gamma, beta
+    assert np.array_equal(layer.forward(x), y)  # the layer runs exactly this function
 
 
 @pytest.mark.parametrize("act", [ReLU, GELU])
@@ -96,7 +119,23 @@ def test_softmax() -> None:
         return cache["p"]
 
     assert_all_below(check_layer(forward, lambda d: softmax_backward(cache["p"], d), x))
-    assert np.allclose(softmax(x.copy()).sum(axis=-1), 1.0)
+    assert np.allclose(softmax(x).sum(axis=-1), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_in_place_softmax_equals_the_plain_one(dtype: type) -> None:
+    rng = np.random.default_rng(6)
+    x = (rng.normal(size=(2, 3, 5, 7)) * 4).astype(dtype)
+    x[..., 0, 3:] = -1e9  # masked scores, as attention makes them
+    plain = softmax(x)
+    assert plain.dtype == dtype
+    buf = x.copy()
+    fast = softmax_inplace(buf)
+    assert fast is buf
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(fast, plain, rtol=tol, atol=tol)
+    assert np.all(fast[..., 0, 3:] == 0) and np.all(plain[..., 0, 3:] == 0)
+    np.testing.assert_allclose(np.exp(log_softmax(x.astype(np.float64))), softmax(x.astype(np.float64)), rtol=1e-12)
 
 
 def test_embedding() -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.nn.gradcheck import numerical_gradient, relative_error
-from core.nn.loss import cross_entropy, softmax_probs
+from core.nn.layers.softmax import log_softmax, softmax
+from core.nn.loss import cross_entropy
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
@@ -18,12 +19,13 @@ def test_cross_entropy_value_and_gradient(smoothing: float, weighted: bool) -> N
     weights = np.array([1, 0, 1, 1, 0, 1.0]) if weighted else None
     loss, grad = cross_entropy(logits, targets, weights, smoothing)
 
-    p = softmax_probs(logits.copy())
     q = np.full((6, 5), smoothing / 5)
     q[np.arange(6), targets] += 1 - smoothing
-    per_row = -(q * np.log(p)).sum(axis=1)
+    per_row = -(q * log_softmax(logits)).sum(axis=1)
     w = np.ones(6) if weights is None else weights
     assert loss == pytest.approx(float((per_row * w).sum() / w.sum()), rel=1e-12)
+    # the fused gradient is the plain softmax's p − q, weighted
+    assert np.allclose(grad, (softmax(logits) - q) * (w / w.sum())[:, None], rtol=1e-12, atol=1e-15)
 
     numeric = numerical_gradient(lambda: cross_entropy(logits, targets, weights, smoothing)[0], logits)
     assert relative_error(grad, numeric) < 1e-6

@@ -222,3 +222,54 @@ def test_generation_reports_how_many_tokens_each_row_generated() -> None:
     for row, n in zip(gen.tokens, gen.lengths, strict=True):
         assert 1 <= n <= 3
         assert n == 3 or row[n - 1] == 1  # stopped early only at [EOS]
+
+
+def test_each_kind_answers_the_kind_specific_questions() -> None:
+    from core.data.expression import parse_expression
+    from core.data.task import TaskConfig
+    from core.data.vocab import VOCAB
+
+    task = TaskConfig()
+    expr = parse_expression("Max(3, 7, 2)", task)
+    n = len(expr.tokens())
+    enc = build_model(ModelConfig(kind="encoder", vocab_size=len(VOCAB), num_classes=task.num_classes, max_len=n))
+    dec = build_model(ModelConfig(kind="decoder", vocab_size=len(VOCAB), num_classes=task.num_classes,
+                                  max_len=n + 1 + task.max_answer_tokens))
+    assert (enc.kind, dec.kind) == ("encoder", "decoder")
+    assert enc.prompt_ids(expr) == VOCAB.encode(expr.tokens())
+    assert dec.prompt_ids(expr) == [*VOCAB.encode(expr.tokens()), VOCAB.sep_id]
+    assert enc.readout_position(n) == 0 and dec.readout_position(n + 1) == n  # the "=" position
+    assert enc.fits(expr, task) and dec.fits(expr, task)  # both exactly at their limit
+    short_enc = build_model(ModelConfig(kind="encoder", vocab_size=len(VOCAB), num_classes=task.num_classes,
+                                        max_len=n - 1))
+    short_dec = build_model(ModelConfig(kind="decoder", vocab_size=len(VOCAB), max_len=n + task.max_answer_tokens))
+    assert not short_enc.fits(expr, task) and not short_dec.fits(expr, task)
+    assert enc.output_labels() == list(range(task.num_classes)) and dec.output_labels() == list(VOCAB.tokens)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_eval_mode_restores_the_mode_even_after_an_error(kind: str) -> None:
+    model = build_model(_small(kind, dropout=0.1))
+    for training in (True, False):
+        model.train(training)
+        with pytest.raises(RuntimeError), model.eval_mode():
+            assert not model.training and not model.drop.training
+            raise RuntimeError
+        assert model.training is training
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_copy_model_is_independent_and_equal(kind: str) -> None:
+    from core.nn.models import copy_model
+
+    model = build_model(_small(kind), seed=3)
+    model.params.data[...] += 0.01  # weights that differ from a fresh build of the same seed
+    tokens, mask = _batch()
+    copy = copy_model(model)
+    assert not copy.training and copy.seed == 3 and copy.dtype == model.dtype
+    model.eval()
+    assert np.array_equal(copy.forward(tokens, mask), model.forward(tokens, mask))
+    copy.params.data[...] = 0.0
+    assert np.any(model.params.data != 0.0)
+    wide = copy_model(model, dtype=np.float64, training=True)
+    assert wide.dtype == np.float64 and wide.training and np.array_equal(wide.params.data, model.params.data)

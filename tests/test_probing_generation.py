@@ -12,7 +12,7 @@ from core.data.vocab import VOCAB
 from core.errors import ConfigError
 from core.nn.config import ModelConfig
 from core.nn.models import TransformerDecoder, build_model
-from core.probe.generation import beam_search, generate_answer, greedy, prompt_ids, sample
+from core.probe.generation import beam_search, generate_answer, greedy, sample
 from core.train.run import Run
 from tests.probing_helpers import one_blas_thread, trained_run
 
@@ -123,7 +123,8 @@ def test_greedy_equals_model_generate(run: Run) -> None:
         assert isinstance(model, TransformerDecoder)
         for text in _texts(run, 16 if seed == 0 else 8):
             ours = generate_answer(model, task, text)
-            prompt = np.asarray([prompt_ids(ours.expression)])  # type: ignore[arg-type]
+            assert ours.expression is not None
+            prompt = np.asarray([model.prompt_ids(ours.expression)])
             ref = model.generate(prompt, np.array([prompt.shape[1]]), task.max_answer_tokens + 1, EOS, VOCAB.pad_id)
             n = len(ours.token_ids)
             assert ref.tokens[0, :n].tolist() == ours.token_ids, text

@@ -14,6 +14,9 @@ block the event loop). ``live()`` never raises for a problem a user can cause: i
 reason string instead. ``evaluation_split(name)`` gives the encoded split an evaluation report runs on
 (the live run's own, or the checkpoint's dataset regenerated from its seed — a second or so for 100k
 examples).
+
+``ModelChoice`` is what a probing pane remembers of the model chooser: the chosen value (``"live"`` or
+``"ck:NAME"``) and the source it names; ``choice_options`` lists what the chooser offers.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from core.data.dataset import Dataset, generate_dataset
 from core.data.task import TaskConfig
 from core.errors import LLMLearnError
 from core.nn.models.factory import Model
-from core.train.checkpoint import Checkpoint, read_checkpoint
+from core.train.checkpoint import Checkpoint, CheckpointInfo, read_checkpoint
 from core.train.session import TrainingSession
 
 LIVE = "live"  # the picker value of the live run; checkpoints are "ck:NAME"
@@ -173,3 +176,73 @@ def source_for(choice: str, live: ModelSource | None, root: str | None = None) -
     if choice.startswith(CHECKPOINT_PREFIX):
         return CheckpointModelSource(choice[len(CHECKPOINT_PREFIX):], root)
     return live if live is not None else SessionModelSource(lambda: None)
+
+
+def normalize_choice(choice: str) -> str:
+    """``"live"`` stays; ``"ck:NAME"`` stays; a bare name means that checkpoint (``"ck:NAME"``)."""
+    if choice != LIVE and not choice.startswith(CHECKPOINT_PREFIX):
+        return f"{CHECKPOINT_PREFIX}{choice}"
+    return choice
+
+
+def checkpoint_label(info: CheckpointInfo) -> str:
+    """How the chooser lists a checkpoint: name · kind · task · test accuracy."""
+    if info.error:
+        return f"{info.name} · unreadable"
+    acc = info.metrics.get("test_accuracy")
+    acc_text = f" · test {acc:.2%}" if isinstance(acc, int | float) else ""  # 99.95%, not a rounded 100.0%
+    return f"{info.name} · {info.kind} · {info.task}{acc_text}"
+
+
+def choice_options(infos: list[CheckpointInfo], wanted: str = LIVE) -> list[tuple[str, str]]:
+    """The chooser's (label, value) list: the live run, every checkpoint, and ``wanted`` if not listed yet."""
+    options = [("live run", LIVE)]
+    options += [(checkpoint_label(i), f"{CHECKPOINT_PREFIX}{i.name}") for i in infos]
+    if wanted not in [v for _, v in options]:
+        options.append((wanted.removeprefix(CHECKPOINT_PREFIX), wanted))
+    return options
+
+
+class ModelChoice:
+    """The model a probing pane looks at: ``choice`` ("live" or "ck:NAME") and the ``source`` it names.
+
+    ``live`` answers for the live run; a checkpoint's source is built once per choice (it caches the
+    checkpoint it read). ``session()`` is the live session whose parameters a pane may read directly
+    (only while the choice is the live run)."""
+
+    def __init__(self, live: ModelSource | None = None, root: str | None = None,
+                 get_session: Callable[[], TrainingSession | None] | None = None) -> None:
+        if live is None and get_session is not None:
+            live = SessionModelSource(get_session)
+        self.live: ModelSource = live if live is not None else SessionModelSource(lambda: None)
+        if get_session is None and isinstance(self.live, SessionModelSource):
+            get_session = self.live.get_session
+        self.get_session = get_session
+        self.root = root
+        self.choice = LIVE
+        self._cache: ModelSource | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.choice == LIVE
+
+    def pick(self, choice: str) -> str:
+        """Look at ``choice`` from now on (a bare name means a checkpoint); returns the normalised value."""
+        self.choice = normalize_choice(choice)
+        self._cache = None
+        return self.choice
+
+    def source(self) -> ModelSource:
+        if self.choice == LIVE:
+            return self.live
+        if self._cache is None:
+            self._cache = source_for(self.choice, self.live, self.root)
+        return self._cache
+
+    def session(self) -> TrainingSession | None:
+        if self.choice != LIVE or self.get_session is None:
+            return None
+        try:
+            return self.get_session()
+        except Exception:  # a getter of a half-built app: treat as "no run"
+            return None

@@ -57,10 +57,10 @@ class Expression:
         """Model tokens, numbers digit by digit: ``Max(5, 42)`` → Max ( 5 , 4 2 )."""
         out = [self.op, "("]
         for a in self.args:
-            if type(a) is int:
-                out.extend(_NUMBER_TOKENS[a])
-            else:
+            if isinstance(a, Expression):
                 out.extend(a.tokens())
+            else:
+                out.extend(_NUMBER_TOKENS[a])
             out.append(",")
         out[-1] = ")"  # the comma after the last argument becomes the closing parenthesis
         return out

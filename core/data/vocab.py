@@ -111,7 +111,7 @@ class Vocabulary:
         return {"tokens": list(self._tokens)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
+    def from_dict(cls, data: object) -> Vocabulary:
         """Rebuild from ``to_dict()`` output, refusing anything malformed with a DatasetError."""
         if not isinstance(data, Mapping):
             raise DatasetError(f"a vocabulary must be a JSON object, got {type(data).__name__}")

@@ -4,19 +4,13 @@ With p = softmax(z) and target distribution q = (1−ε)·onehot(y) + ε/C:
     L = Σᵢ wᵢ · (−Σ_c q_ic log p_ic) / Σᵢ wᵢ
     dL/dz_i = wᵢ · (p_i − q_i) / Σᵢ wᵢ
 The softmax and the log are fused (log-sum-exp), so the gradient is applied exactly once — the original
-llmlearn applied the softmax Jacobian a second time on top of (p − q).
+llmlearn applied the softmax Jacobian a second time on top of (p − q). The fused form is the training
+step's fast path; a test checks its loss and gradient against ``core.nn.layers.softmax.log_softmax``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def softmax_probs(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
 
 
 def cross_entropy(

@@ -18,12 +18,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.data.task import TaskConfig
 from core.errors import LLMLearnError
 from core.nn.models.factory import Model
 from core.probe.generation import STRATEGIES, GenerationResult, generate_answer
 from core.probe.inference import Prediction, predict
 from core.probe.logit_lens import LogitLensResult, logit_lens
-from core.data.task import TaskConfig
 
 TOP_K = 5  # answers (encoder) or tokens (decoder) listed per result
 _SEPARATORS = re.compile(r"[;\r\n]+")

@@ -34,19 +34,19 @@ most three tokens long, so that costs nothing worth the complexity.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.data.answer_format import decode_answers
 from core.data.expression import Expression, parse_expression
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ConfigError, ExpressionError
+from core.nn.layers.softmax import log_softmax
 from core.nn.models.decoder import TransformerDecoder
 from core.nn.models.factory import Model
-from core.train.evaluation import decode_answers
 
 STRATEGIES: tuple[str, ...] = ("greedy", "sample", "beam")
 #: How many candidate tokens each step of a result lists (for the token-by-token view).
@@ -106,26 +106,13 @@ class GenerationResult:
 
 
 # -- shared machinery ----------------------------------------------------------------------------------
-@contextmanager
-def _eval_mode(model: TransformerDecoder) -> Iterator[None]:
-    """Evaluation mode for the duration, then the caller's mode back (dropout off while probing)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _next_log_probs(model: TransformerDecoder, seqs: np.ndarray) -> np.ndarray:
     """Rows of equal length (B, L) → log pₜ of the token after each row, (B, V) in float64.
 
     One forward for the whole batch. Rows are unpadded (all have the same length), so no mask is
-    needed; log-softmax as z − max z − log Σ exp(z − max z), which cannot overflow.
+    needed.
     """
-    logits = model.forward(seqs)[:, -1].astype(np.float64)
-    z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return log_softmax(model.forward(seqs)[:, -1].astype(np.float64))
 
 
 def _candidates(log_probs: np.ndarray, n: int) -> StepCandidates:
@@ -179,7 +166,7 @@ def _one_by_one(model: TransformerDecoder, prompt: np.ndarray, max_new_tokens: i
     token_probs: list[float] = []
     steps: list[StepCandidates] = []
     total = 0.0
-    with _eval_mode(model):
+    with model.eval_mode():
         for _ in range(max_new_tokens):
             lp = _next_log_probs(model, np.asarray([seq], dtype=np.int64))[0]
             tok = int(choose(lp))
@@ -272,7 +259,7 @@ def beam_search(model: TransformerDecoder, prompt: Sequence[int], beam_width: in
     live = [_Beam([], 0.0, [], [])]
     finished: list[_Beam] = []
     guide: _Beam | None = _Beam([], 0.0, [], [], "greedy") if keep_greedy else None
-    with _eval_mode(model):
+    with model.eval_mode():
         for _ in range(max_new_tokens):
             rows = live + ([guide] if guide is not None and not guide.finished else [])
             # All rows hold the same number of generated tokens, so they stack without padding.
@@ -307,11 +294,6 @@ def beam_search(model: TransformerDecoder, prompt: Sequence[int], beam_width: in
 
 
 # -- from typed text -----------------------------------------------------------------------------------
-def prompt_ids(expression: Expression) -> list[int]:
-    """The decoder's prompt for ``expression``: its tokens followed by "="."""
-    return [*VOCAB.encode(expression.tokens()), VOCAB.sep_id]
-
-
 def generate_answer(model: Model, task: TaskConfig, text: str, strategy: str = "greedy", temperature: float = 1.0,
                     top_k: int = 0, beam_width: int = 3, seed: int = 0,
                     n_candidates: int = DEFAULT_CANDIDATES, keep_greedy: bool = True) -> GenerationResult:
@@ -336,9 +318,9 @@ def generate_answer(model: Model, task: TaskConfig, text: str, strategy: str = "
     except ExpressionError as exc:
         result.error = str(exc)
         return result
-    prompt = prompt_ids(expression)
+    prompt = model.prompt_ids(expression)  # the expression's tokens and "="
     max_new = task.max_answer_tokens + 1
-    if len(prompt) + max_new - 1 > model.config.max_len:
+    if not model.fits(expression, task):
         result.expression, result.truth = expression, expression.evaluate()
         result.error = "expression is too long for this model"
         return result

@@ -51,8 +51,7 @@ from core.data.sampling import ExpressionSampler
 from core.data.task import TaskConfig
 from core.errors import ConfigError
 from core.nn.gradcheck import numerical_gradient_at
-from core.nn.models.decoder import TransformerDecoder
-from core.nn.models.factory import Model, build_model
+from core.nn.models.factory import Model, copy_model
 from core.train.objective import forward_loss
 
 #: progress(tensors done, tensors in total, name of the tensor just checked)
@@ -130,13 +129,6 @@ def _random_targets(batch: Batch, model: Model, rng: np.random.Generator) -> Bat
     return replace(batch, targets=np.where(batch.loss_mask > 0, drawn, batch.targets))
 
 
-def float64_copy(model: Model) -> Model:
-    """A float64 model with the same config, seed and weights; ``model`` is only read."""
-    copy = build_model(model.config, seed=model.seed, dtype=np.float64)
-    copy.params.data[...] = model.params.data
-    return copy
-
-
 def _sample_indices(analytic: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k element indices: the largest |aᵢ|, then mostly elements with aᵢ ≠ 0, a quarter from anywhere."""
     size = analytic.size
@@ -180,7 +172,7 @@ def gradient_check(
         raise ConfigError(f"max_elements_per_tensor must be a positive integer, got {max_elements_per_tensor!r}")
     if not (isinstance(h, float | int) and 0 < h < 1):
         raise ConfigError(f"the finite-difference step h must be in (0, 1), got {h!r}")
-    kind = "decoder" if isinstance(model, TransformerDecoder) else "encoder"
+    kind = model.kind
     if not isinstance(batch, Batch):
         if task is None:
             raise ConfigError("the gradient check needs a task to draw or parse its expressions")
@@ -190,8 +182,7 @@ def gradient_check(
     if random_targets:
         batch = _random_targets(batch, model, np.random.default_rng([seed, 1]))
     start = time.perf_counter()
-    copy = float64_copy(model)
-    copy.train(training)
+    copy = copy_model(model, dtype=np.float64, training=training)  # same config, seed and weights
     rng_state = copy.rng.bit_generator.state
 
     def loss() -> float:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.data.answer_format import decode_answers
 from core.data.expression import Expression, parse_expression
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ExpressionError
-from core.nn.loss import softmax_probs
+from core.nn.layers.softmax import softmax
 from core.nn.models.decoder import TransformerDecoder
 from core.nn.models.factory import Model
-from core.train.evaluation import decode_answers
 
 
 @dataclass
@@ -48,20 +48,22 @@ def predict(model: Model, task: TaskConfig, texts: Sequence[str], top_k: int = 5
     """Parse each text against ``task`` and answer the valid ones in one batch."""
     results = [Prediction(text=t) for t in texts]
     valid: list[int] = []
+    rows: list[list[int]] = []  # the model's input for each valid text
     for i, r in enumerate(results):
         try:
-            r.expression = parse_expression(r.text, task)
+            r.expression = expression = parse_expression(r.text, task)
         except ExpressionError as exc:
             r.error = str(exc)
             continue
-        r.truth = r.expression.evaluate()
-        if len(r.expression.tokens()) > model.config.max_len - (task.max_answer_tokens + 1):
+        r.truth = expression.evaluate()
+        if not model.fits(expression, task):
             r.error = "expression is too long for this model"
             continue
         valid.append(i)
+        rows.append(model.prompt_ids(expression))
     if not valid:
         return results
-    rows = [VOCAB.encode(results[i].expression.tokens()) for i in valid]  # type: ignore[union-attr]
+    # The two kinds answer differently: a distribution over classes, or a generated token sequence.
     if isinstance(model, TransformerDecoder):
         _predict_decoder(model, task, results, valid, rows, top_k)
     else:
@@ -81,13 +83,9 @@ def _predict_encoder(model: Model, results: list[Prediction], valid: list[int], 
                      top_k: int) -> None:
     tokens, lengths = _pad(rows)
     mask = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
-    was_training = model.training
-    model.eval()
-    try:
-        probs = softmax_probs(model.forward(tokens, mask).astype(np.float64))
+    with model.eval_mode():
+        probs = softmax(model.forward(tokens, mask).astype(np.float64))
         maps = model.attention_maps()
-    finally:
-        model.train(was_training)
     for j, i in enumerate(valid):
         r = results[i]
         order = np.argsort(-probs[j])[:top_k]
@@ -100,20 +98,16 @@ def _predict_encoder(model: Model, results: list[Prediction], valid: list[int], 
 
 def _predict_decoder(model: TransformerDecoder, task: TaskConfig, results: list[Prediction], valid: list[int],
                      rows: list[list[int]], top_k: int) -> None:
-    prompts, lengths = _pad([[*r, VOCAB.sep_id] for r in rows])
+    prompts, lengths = _pad(rows)
     gen = model.generate(prompts, lengths, task.max_answer_tokens + 1, VOCAB.eos_id, VOCAB.pad_id)
     answers = decode_answers(gen.tokens)
     generated = [[int(t) for t in gen.tokens[j, : gen.lengths[j]]] for j in range(len(rows))]
     # Attention over the whole sequence the model produced (prompt + answer), from one more forward.
     full = [[int(t) for t in prompts[j, : lengths[j]]] + generated[j] for j in range(len(rows))]
     tokens, full_len = _pad(full)
-    was_training = model.training
-    model.eval()
-    try:
+    with model.eval_mode():
         model.forward(tokens)
         maps = model.attention_maps()
-    finally:
-        model.train(was_training)
     for j, i in enumerate(valid):
         r = results[i]
         r.answer = int(answers[j]) if answers[j] >= 0 else None

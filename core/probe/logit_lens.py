@@ -28,7 +28,8 @@ from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ExpressionError
 from core.nn.layers.attention import attention_bias
-from core.nn.models.decoder import TransformerDecoder
+from core.nn.layers.layernorm import layer_norm
+from core.nn.layers.softmax import softmax
 from core.nn.models.factory import Model
 
 Reading = list[tuple[int | str, float]]  # (class or token, probability), most likely first
@@ -64,9 +65,7 @@ def residual_stream(model: Model, tokens: np.ndarray) -> list[np.ndarray]:
     reading h_L gives exactly the model's own logits, so the two cannot drift apart unnoticed.
     """
     batch, time = tokens.shape
-    was_training = model.training
-    model.eval()
-    try:
+    with model.eval_mode():
         x = model.embed.forward(tokens).astype(model.dtype, copy=False)
         x = model.drop.forward(model.pos.forward(x, batch, time))
         bias = attention_bias(None, time, model.causal, model.dtype)
@@ -75,26 +74,21 @@ def residual_stream(model: Model, tokens: np.ndarray) -> list[np.ndarray]:
             x = block.forward(x, batch, time, bias, False)
             states.append(x.reshape(batch, time, -1).copy())
         return states
-    finally:
-        model.train(was_training)
 
 
 def read_out(model: Model, hidden: np.ndarray) -> np.ndarray:
     """Probabilities (N, C) the head assigns to hidden states (N, d): softmax(LN_f(h) W + b), in float64.
 
-    LayerNorm and the head are applied as formulas on the parameter values (not through the layers'
-    ``forward``), so no layer cache of the model changes either.
+    The final LayerNorm (``core.nn.layers.layernorm.layer_norm``, the function its layer runs) and the head
+    are applied to the parameter values, not through the layers' ``forward``, so no layer cache changes.
     """
     h = hidden.astype(np.float64)
-    if model.ln_f is not None:
-        mu = h.mean(axis=-1, keepdims=True)
-        var = ((h - mu) ** 2).mean(axis=-1, keepdims=True)
-        h = (h - mu) / np.sqrt(var + model.ln_f.eps) * model.ln_f.gamma.value + model.ln_f.beta.value
+    ln = model.ln_f
+    if ln is not None:
+        h = layer_norm(h, ln.gamma.value.astype(np.float64), ln.beta.value.astype(np.float64), ln.eps)
     w, b = model.head.w.value, model.head.b
     logits = h @ w.astype(np.float64) + (b.value.astype(np.float64) if b is not None else 0.0)
-    z = logits - logits.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    return z / z.sum(axis=-1, keepdims=True)
+    return softmax(logits)
 
 
 def logit_lens(model: Model, task: TaskConfig, text: str, top_k: int = 5) -> LogitLensResult:
@@ -102,24 +96,21 @@ def logit_lens(model: Model, task: TaskConfig, text: str, top_k: int = 5) -> Log
 
     Unparsable or too-long input comes back with ``error`` set, never raised.
     """
-    decoder = isinstance(model, TransformerDecoder)
-    result = LogitLensResult(text=text, kind="decoder" if decoder else "encoder")
+    result = LogitLensResult(text=text, kind=model.kind)
     try:
         expression = parse_expression(text, task)
     except ExpressionError as exc:
         result.error = str(exc)
         return result
     result.expression, result.truth = expression, expression.evaluate()
-    ids = VOCAB.encode(expression.tokens())
-    if decoder:
-        ids.append(VOCAB.sep_id)
-    if len(ids) > model.config.max_len:
+    if not model.fits(expression, task):
         result.error = "expression is too long for this model"
         return result
-    position = len(ids) - 1 if decoder else 0
+    ids = model.prompt_ids(expression)
+    position = model.readout_position(len(ids))
     states = residual_stream(model, np.asarray([ids], dtype=np.int64))
     probs = read_out(model, np.stack([h[0, position] for h in states]))
-    labels: list[int | str] = list(VOCAB.tokens) if decoder else list(range(probs.shape[1]))
+    labels = model.output_labels()
     k = max(1, int(top_k))
     result.tokens = VOCAB.decode(ids)
     result.position = position

@@ -139,6 +139,6 @@ class MetricHistory:
                 s.stride = stride if isinstance(stride, int) and stride >= 1 else 1
                 while len(s.steps) >= capacity:
                     s._halve()
-            elif "mark" in rec and isinstance(rec.get("step"), int):
-                h.marks.append((int(rec["step"]), str(rec["mark"])))  # type: ignore[call-overload]
+            elif "mark" in rec and isinstance(step := rec.get("step"), int):
+                h.marks.append((step, str(rec["mark"])))
         return h

@@ -103,12 +103,8 @@ def _train_accuracy(model: Model, train: EncodedSplit, sample: int) -> float:
     n = len(train)
     idx = np.arange(n) if n <= sample else np.random.default_rng(0).choice(n, sample, replace=False)
     correct = 0
-    was_training = model.training
-    model.eval()
-    try:
+    with model.eval_mode():
         for start in range(0, len(idx), 512):
             batch = make_batch(train, idx[start : start + 512])
             correct += int(forward_loss(model, batch).correct.sum())
-    finally:
-        model.train(was_training)
     return correct / len(idx)

@@ -18,7 +18,7 @@ from core.data.dataset import Dataset, DatasetConfig, generate_dataset
 from core.data.vocab import VOCAB
 from core.errors import ConfigError
 from core.nn.config import ModelConfig
-from core.nn.models import build_model
+from core.nn.models import build_model, copy_model
 from core.nn.models.factory import Model
 from core.optim import build_optimizer, build_schedule
 from core.optim.config import OPTIMIZER_OPTIONS, OptimizerConfig
@@ -241,7 +241,4 @@ class Run:
     def clone_model(self) -> Model:
         """An independent copy of the model with the current weights (for probes that must not disturb
         the run: their forward passes overwrite the model's caches)."""
-        copy = build_model(self.config.model, seed=self.config.seed)
-        copy.params.data[...] = self.model.params.data
-        copy.eval()
-        return copy
+        return copy_model(self.model)

@@ -1,1 +1,2 @@
-"""Reusable widgets of the workbench: labelled form fields and live metric charts."""
+"""Reusable widgets of the workbench: settings form fields, run status, steering bar, chart panel and
+charts, attention map, console input, model chooser, parameter tree, gradient-check view, progress."""

@@ -108,7 +108,9 @@ class MetricChart(PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.plt._limit_size(False, False)
+        # plotext clamps plots to the OS terminal's size (80 columns in headless tests); textual-plotext
+        # has no public way to turn that off.
+        self.plt._limit_size(False, False)  # type: ignore[attr-defined]
 
     # -- data ----------------------------------------------------------------------------------------
     def _specs(self, history: MetricHistory) -> list[SeriesSpec]:
@@ -189,7 +191,7 @@ class MetricChart(PlotextPlot):
         if xmax > xmin:
             plt.xlim(xmin, xmax)
             ticks = step_ticks(xmin, xmax, max(2, min(6, width // 14)))
-            plt.xticks(ticks, [short_number(t) for t in ticks])
+            plt.xticks([float(t) for t in ticks], [short_number(t) for t in ticks])
         self.build_count += 1
         try:
             return Text.from_ansi(plt.build(), no_wrap=True)

@@ -151,7 +151,9 @@ class FieldRow(Vertical):
 
     @property
     def control(self) -> Input | Select[Any]:
-        return self.query_one(f"#{self.control_id}")  # type: ignore[return-value]
+        control = self.query_one(f"#{self.control_id}")
+        assert isinstance(control, Input | Select)
+        return control
 
     @property
     def error(self) -> str:

@@ -16,7 +16,7 @@ from core.nn.layers.feedforward import FeedForward
 from core.nn.layers.layernorm import LayerNorm
 from core.nn.layers.linear import Linear
 from core.nn.layers.positional import LearnedPositions, SinusoidalPositions
-from core.nn.layers.softmax import softmax, softmax_backward
+from core.nn.layers.softmax import log_softmax, softmax, softmax_backward, softmax_inplace
 
 __all__ = [
     "GELU",
@@ -30,6 +30,8 @@ __all__ = [
     "ReLU",
     "SinusoidalPositions",
     "TransformerBlock",
+    "log_softmax",
     "softmax",
     "softmax_backward",
+    "softmax_inplace",
 ]

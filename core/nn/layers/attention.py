@@ -20,7 +20,7 @@ import numpy as np
 
 from core.nn.layers.linear import Linear
 from core.nn.layers.reductions import col_sum
-from core.nn.layers.softmax import softmax, softmax_backward
+from core.nn.layers.softmax import softmax_backward, softmax_inplace
 from core.nn.params import ParameterStore
 
 MASK_VALUE = -1e9
@@ -49,6 +49,8 @@ class MultiHeadSelfAttention:
             raise ValueError(f"n_heads {n_heads} does not divide d_model {d_model}")
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
         self.qkv = Linear(store, f"{name}.qkv", d_model, 3 * d_model, rng)
+        assert self.qkv.b is not None  # created with a bias
+        self._qkv_b = self.qkv.b  # the position-0-only path slices it by hand
         self.out = Linear(store, f"{name}.out", d_model, d_model, rng)
         self.scale = 1.0 / math.sqrt(self.d_head)  # a Python float: an np.float64 would upcast float32 work
         self.attn_weights: np.ndarray | None = None  # (B, H, T, T) of the last forward
@@ -65,7 +67,7 @@ class MultiHeadSelfAttention:
         """
         H, dh, d = self.n_heads, self.d_head, self.d_model
         if first_only:
-            w, b = self.qkv.w.value, self.qkv.b.value  # type: ignore[union-attr]
+            w, b = self.qkv.w.value, self._qkv_b.value
             x0 = x.reshape(batch, time, d)[:, 0]
             q = (x0 @ w[:, :d] + b[:d]).reshape(batch, 1, H, dh).transpose(0, 2, 1, 3)
             kv = (x @ w[:, d:] + b[d:]).reshape(batch, time, 2, H, dh).transpose(2, 0, 3, 1, 4)
@@ -79,7 +81,7 @@ class MultiHeadSelfAttention:
         scores *= self.scale
         if bias is not None:
             scores += bias
-        p = softmax(scores)  # (B, H, T_q, T)
+        p = softmax_inplace(scores)  # (B, H, T_q, T)
         o = p @ v  # (B, H, T_q, dₕ)
         self.attn_weights = p
         self._cache = (x, q, k, v, batch, time, first_only)
@@ -110,7 +112,7 @@ class MultiHeadSelfAttention:
             return self.qkv.backward(dkv.reshape(batch * time, 3 * d))
         # first_only: Q came from the position-0 rows, K and V from all rows.
         w, gw = self.qkv.w.value, self.qkv.w.grad
-        gb = self.qkv.b.grad  # type: ignore[union-attr]
+        gb = self._qkv_b.grad
         assert dq is not None
         dq2d, dkv2d = dq.reshape(batch, d), dkv.reshape(batch * time, 2 * d)
         x0 = x.reshape(batch, time, d)[:, 0]

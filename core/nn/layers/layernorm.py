@@ -4,7 +4,9 @@ Forward:  μ = mean(x),  σ² = var(x),  x̂ = (x − μ)/√(σ² + ε),  y = �
 Backward (per row, N features, g = γ ⊙ dy):
     dx = (1/N) · (1/√(σ²+ε)) · (N·g − Σg − x̂ · Σ(g ⊙ x̂))
     dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy
-Row and column sums go through BLAS (see ``reductions``).
+Row and column sums go through BLAS (see ``reductions``). ``layer_norm`` is the whole forward as a function
+of the input and the parameter values (the logit lens applies it); the layer runs the same ``normalize``
+and affine step, keeping x̂ and 1/σ for its backward (a test checks the two give identical outputs).
 """
 
 from __future__ import annotations
@@ -13,6 +15,26 @@ import numpy as np
 
 from core.nn.layers.reductions import col_sum, row_sum
 from core.nn.params import ParameterStore
+
+
+def normalize(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x̂ = (x − μ)/√(σ² + ε) over the last axis, and 1/√(σ² + ε) (..., 1); ``x`` is only read."""
+    n = x.shape[-1]
+    xc = x - row_sum(x) * (1.0 / n)
+    var = row_sum(xc * xc)
+    var *= 1.0 / n
+    var += eps
+    rstd = 1.0 / np.sqrt(var)
+    xc *= rstd  # x̂, in place
+    return xc, rstd
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """y = γ ⊙ x̂ + β (a new array; ``x`` is only read)."""
+    y, _ = normalize(x, eps)
+    y *= gamma
+    y += beta
+    return y
 
 
 class LayerNorm:
@@ -24,15 +46,9 @@ class LayerNorm:
         self._rstd: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        n = x.shape[-1]
-        xc = x - row_sum(x) * (1.0 / n)
-        var = row_sum(xc * xc)
-        var *= 1.0 / n
-        var += self.eps
-        rstd = 1.0 / np.sqrt(var)
-        xc *= rstd  # x̂, in place
-        self._xhat, self._rstd = xc, rstd
-        y = xc * self.gamma.value
+        xhat, rstd = normalize(x, self.eps)
+        self._xhat, self._rstd = xhat, rstd  # kept for backward, so y goes to a buffer of its own
+        y = xhat * self.gamma.value
         y += self.beta.value
         return y
 

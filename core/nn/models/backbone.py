@@ -2,12 +2,26 @@
 
 It owns the parameter store (one flat buffer for all parameters), the random generator used for
 initialisation and dropout, and the dtype (float32 for training, float64 for gradient checks).
+
+What differs between the two kinds of model is declared here and answered by each subclass, so callers
+never ask which kind they hold: how an expression becomes the model's input (``prompt_ids``), whether it
+fits (``fits``), where the answer is read (``readout_position``), what the head's outputs name
+(``output_labels``), the training objective and its correctness rule (``objective``), and the answers
+the model gives to a batch (``batch_answers``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar, Literal
+
 import numpy as np
 
+from core.data.batching import Batch
+from core.data.expression import Expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB, Vocabulary
 from core.nn.config import ModelConfig
 from core.nn.layers.attention import attention_bias
 from core.nn.layers.block import TransformerBlock
@@ -19,7 +33,8 @@ from core.nn.params import ParameterStore
 
 
 class TransformerBackbone:
-    causal = False
+    causal: ClassVar[bool] = False
+    kind: ClassVar[Literal["encoder", "decoder"]]
 
     def __init__(self, config: ModelConfig, seed: int = 0, dtype: np.dtype | type = np.float32) -> None:
         self.config = config
@@ -60,6 +75,44 @@ class TransformerBackbone:
 
     def eval(self) -> None:
         self.train(False)
+
+    @contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Evaluation mode (dropout off) for the duration of a ``with`` block, then the caller's mode back."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+    # -- what each kind of model answers differently ------------------------------------------------
+    def prompt_ids(self, expression: Expression, vocab: Vocabulary = VOCAB) -> list[int]:
+        """The input token ids the model reads to answer ``expression``."""
+        raise NotImplementedError
+
+    def readout_position(self, prompt_length: int) -> int:
+        """The input position whose hidden state the head turns into (the first token of) the answer."""
+        raise NotImplementedError
+
+    def fits(self, expression: Expression, task: TaskConfig) -> bool:
+        """Whether the model can read ``expression`` and give any answer of ``task`` within ``max_len``."""
+        raise NotImplementedError
+
+    def output_labels(self, vocab: Vocabulary = VOCAB) -> list[int | str]:
+        """What each of the head's outputs stands for: an answer class or a token."""
+        raise NotImplementedError
+
+    def objective(self, logits: np.ndarray, batch: Batch,
+                  label_smoothing: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
+        """(mean cross-entropy, dL/dlogits, which rows (B,) are answered correctly) for this forward's logits."""
+        raise NotImplementedError
+
+    def batch_answers(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
+                      vocab: Vocabulary = VOCAB) -> np.ndarray:
+        """The answer (B,) the model gives each row of ``batch`` (−1: none), given the batch's ``logits``;
+        a decoder writes up to ``max_new_tokens`` tokens."""
+        raise NotImplementedError
 
     # -- trunk ----------------------------------------------------------------------------------
     def forward_trunk(self, tokens: np.ndarray, pad_mask: np.ndarray | None, first_only: bool = False) -> np.ndarray:

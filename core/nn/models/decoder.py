@@ -9,11 +9,18 @@ them out of every real position's view.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 
+from core.data.answer_format import decode_answers
+from core.data.batching import Batch
+from core.data.expression import Expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB, Vocabulary
 from core.nn.layers.linear import Linear
-from core.nn.loss import softmax_probs
+from core.nn.layers.softmax import softmax
+from core.nn.loss import cross_entropy
 from core.nn.models.backbone import TransformerBackbone
 
 
@@ -29,7 +36,8 @@ class Generation:
 
 
 class TransformerDecoder(TransformerBackbone):
-    causal = True
+    causal: ClassVar[bool] = True
+    kind: ClassVar[Literal["encoder", "decoder"]] = "decoder"
 
     def _build_head(self) -> None:
         c = self.config
@@ -54,9 +62,7 @@ class TransformerDecoder(TransformerBackbone):
         Each row writes its next token at its own position; the causal mask means the pads beyond a
         row's current position never influence it, so rows of different lengths share every forward.
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with self.eval_mode():
             batch = prompts.shape[0]
             rows = np.arange(batch)
             lengths = np.asarray(prompt_lengths, dtype=np.int64).copy()
@@ -68,7 +74,7 @@ class TransformerDecoder(TransformerBackbone):
             n_gen = np.zeros(batch, dtype=np.int64)
             for step in range(max_new_tokens):
                 logits = self.forward(buf[:, : int(lengths.max())])
-                p = softmax_probs(logits[rows, lengths - 1])
+                p = softmax(logits[rows, lengths - 1])
                 nxt = p.argmax(axis=-1)
                 nxt[done] = pad_id
                 probs[~done, step] = p[~done]
@@ -81,5 +87,43 @@ class TransformerDecoder(TransformerBackbone):
                 if done.all():
                     break
             return Generation(out, probs, n_gen)
-        finally:
-            self.train(was_training)
+
+    # -- the decoder's answers to the kind-specific questions (see TransformerBackbone) -----------
+    def prompt_ids(self, expression: Expression, vocab: Vocabulary = VOCAB) -> list[int]:
+        """The expression's tokens followed by "=", after which the answer is written."""
+        return [*vocab.encode(expression.tokens()), vocab.sep_id]
+
+    def readout_position(self, prompt_length: int) -> int:
+        """The "=" (the prompt's last token), where the first answer token is predicted."""
+        return prompt_length - 1
+
+    def fits(self, expression: Expression, task: TaskConfig) -> bool:
+        """The prompt plus the longest answer's digits (its [EOS] is written but never read back)."""
+        return len(expression.tokens()) + 1 + task.max_answer_tokens <= self.config.max_len
+
+    def output_labels(self, vocab: Vocabulary = VOCAB) -> list[int | str]:
+        """Output t is token t of the vocabulary."""
+        return list(vocab.tokens)
+
+    def objective(self, logits: np.ndarray, batch: Batch,
+                  label_smoothing: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
+        """Logits (B, T, V) against the next token, weighted by ``loss_mask`` so only the answer's digits and
+        [EOS] count. A row is correct when every scored prediction is the argmax — exactly "greedy generation
+        writes the right answer", because with every prefix token right, teacher forcing and generation see
+        the same input."""
+        b, t, v = logits.shape
+        assert batch.loss_mask is not None, "decoder batches carry a loss mask"
+        loss, d = cross_entropy(logits.reshape(b * t, v), batch.targets.reshape(-1),
+                                batch.loss_mask.reshape(-1), label_smoothing)
+        hit = logits.argmax(axis=-1) == batch.targets
+        scored = batch.loss_mask > 0
+        return loss, d.reshape(b, t, v), np.all(hit | ~scored, axis=1)
+
+    def batch_answers(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
+                      vocab: Vocabulary = VOCAB) -> np.ndarray:
+        """Greedy generation from each row's prompt (what a user would get), read back as a number."""
+        prompt_len = batch.prompt_lengths
+        width = int(prompt_len.max())
+        prompts = np.where(np.arange(width)[None, :] < prompt_len[:, None], batch.tokens[:, :width], vocab.pad_id)
+        gen = self.generate(prompts, prompt_len, max_new_tokens, vocab.eos_id, vocab.pad_id)
+        return decode_answers(gen.tokens, vocab)

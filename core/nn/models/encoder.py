@@ -7,15 +7,23 @@ Attention is bidirectional; padding keys are masked so the output does not depen
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import numpy as np
 
+from core.data.batching import Batch
+from core.data.expression import Expression
+from core.data.task import TaskConfig
+from core.data.vocab import VOCAB, Vocabulary
 from core.nn.layers.linear import Linear
-from core.nn.loss import softmax_probs
+from core.nn.layers.softmax import softmax
+from core.nn.loss import cross_entropy
 from core.nn.models.backbone import TransformerBackbone
 
 
 class TransformerEncoder(TransformerBackbone):
-    causal = False
+    causal: ClassVar[bool] = False
+    kind: ClassVar[Literal["encoder", "decoder"]] = "encoder"
 
     def _build_head(self) -> None:
         c = self.config
@@ -44,9 +52,32 @@ class TransformerEncoder(TransformerBackbone):
 
     def predict(self, tokens: np.ndarray, pad_mask: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (B, num_classes), in evaluation mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            return softmax_probs(self.forward(tokens, pad_mask))
-        finally:
-            self.train(was_training)
+        with self.eval_mode():
+            return softmax(self.forward(tokens, pad_mask))
+
+    # -- the encoder's answers to the kind-specific questions (see TransformerBackbone) -----------
+    def prompt_ids(self, expression: Expression, vocab: Vocabulary = VOCAB) -> list[int]:
+        """The expression's tokens, nothing more."""
+        return vocab.encode(expression.tokens())
+
+    def readout_position(self, prompt_length: int) -> int:
+        """Position 0, the operation token."""
+        return 0
+
+    def fits(self, expression: Expression, task: TaskConfig) -> bool:
+        return len(expression.tokens()) <= self.config.max_len
+
+    def output_labels(self, vocab: Vocabulary = VOCAB) -> list[int | str]:
+        """Class c is the answer c."""
+        return list(range(self.config.num_classes))
+
+    def objective(self, logits: np.ndarray, batch: Batch,
+                  label_smoothing: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
+        """Logits (B, C) against the answer class; a row is correct when its argmax is the answer."""
+        loss, d = cross_entropy(logits, batch.targets, None, label_smoothing)
+        return loss, d, logits.argmax(axis=-1) == batch.targets
+
+    def batch_answers(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
+                      vocab: Vocabulary = VOCAB) -> np.ndarray:
+        """The most likely class of each row."""
+        return logits.argmax(axis=-1)

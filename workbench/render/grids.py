@@ -182,7 +182,8 @@ def hbar(fraction: float, width: int) -> str:
     return f"{bar:<{width}}"
 
 
-def column_histogram(counts: Sequence[int], edges: Sequence[float], width: int, height: int = 6) -> Text:
+def column_histogram(counts: Sequence[int] | np.ndarray, edges: Sequence[float] | np.ndarray, width: int,
+                     height: int = 6) -> Text:
     """Vertical bars (``▁…█``) of ``counts``, regrouped into at most ``width`` columns, ``height`` lines
     high, with the value range underneath."""
     c = np.asarray(counts, dtype=np.int64)

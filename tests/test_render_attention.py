@@ -1,0 +1,75 @@
+"""The attention map's text, from a known matrix: caption, token labels, percent cells, the ▶ row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.render.attention import (
+    EMPTY,
+    AttentionData,
+    attention_height,
+    attention_text,
+    caption,
+    cell_width,
+)
+
+TOKENS = ["Max", "(", "3", ")"]
+
+
+def known_data() -> AttentionData:
+    # one layer, two heads over four tokens; head 0 looks at the previous token, head 1 at token 0
+    h0 = np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+    h1 = np.array([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0.25, 0.25, 0.5, 0], [0.4, 0.3, 0.2, 0.1]])
+    return AttentionData([np.stack([h0, h1])], TOKENS, read_row=0, note="▶ position 0: read here")
+
+
+def rows_of(text: str) -> dict[str, list[str]]:
+    """Grid rows keyed by their label (with its ▶ marker, if any): the 3-wide cells after it."""
+    label_width = max(len(t) for t in TOKENS) + 2  # the label, right-aligned, then the marker and a space
+    out = {}
+    for line in text.splitlines()[2:2 + len(TOKENS)]:
+        label, cells = line[:label_width], line[label_width:]
+        out[label.strip()] = [cells[i:i + 3].strip() for i in range(0, len(cells), 3)]
+    return out
+
+
+def test_a_known_head_renders_its_labels_and_percent_cells() -> None:
+    text = attention_text(known_data(), layer=0, head=1, width=80).plain
+    lines = text.splitlines()
+    assert lines[0] == "layer 1/1 · head 2/2  (row: query token · column: key it attends to · %)"
+    assert lines[1].split() == ["Max", "(", "3", ")"]  # the key tokens as column labels
+    rows = rows_of(text)
+    assert rows["Max▶"] == ["**", "", "", ""]  # 100% prints as ** (two digits fit a 3-wide cell)
+    assert rows["("] == ["50", "50", "", ""]
+    assert rows["3"] == ["25", "25", "50", ""]
+    assert rows[")"] == ["40", "30", "20", "10"]
+    assert lines[-1] == "▶ position 0: read here"
+
+
+def test_head_minus_one_is_the_mean_of_the_heads() -> None:
+    data = known_data()
+    assert np.allclose(data.matrix(0, -1), data.maps[0].mean(axis=0))
+    text = attention_text(data, layer=0, head=-1).plain
+    assert text.startswith("layer 1/1 · mean of heads")
+    assert rows_of(text)[")"] == ["20", "15", "60", "5"]  # (0+0.4)/2, (0+0.3)/2, (1+0.2)/2, (0+0.1)/2
+
+
+def test_cells_shrink_to_fit_the_width_and_stop_printing_numbers() -> None:
+    assert cell_width(TOKENS, 80) == 3
+    assert cell_width(TOKENS, 5 + 2 * 4) == 2  # label 3 + 2, two columns per token
+    assert cell_width(TOKENS, 10) == 1
+    narrow = attention_text(known_data(), 0, 1, width=10).plain
+    assert "50" not in narrow and "**" not in narrow  # 1-wide cells carry the shade only
+
+
+def test_no_data_is_a_hint_and_the_height_counts_every_line() -> None:
+    assert attention_text(None, 0, -1).plain == EMPTY
+    assert attention_text(AttentionData(), 0, -1).plain == EMPTY
+    assert attention_height(None) == 1
+    data = known_data()
+    assert attention_height(data) == len(attention_text(data, 0, 0).plain.splitlines()) == 2 + 4 + 1
+
+
+def test_caption_counts_from_one() -> None:
+    assert caption(1, 2, 2, 4) == "layer 2/2 · head 3/4"
+    assert caption(0, 3, -1, 4) == "layer 1/3 · mean of heads"
