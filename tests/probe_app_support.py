@@ -21,7 +21,6 @@ from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole
 from workbench.styles import STYLES
 
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 CSS: list[str | Path] = [STYLES / "app.tcss", STYLES / "inference.tcss", STYLES / "inspector.tcss"]
 
 

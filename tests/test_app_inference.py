@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from textual import events
 from textual.widgets import Select
@@ -25,7 +25,7 @@ from core.train.run import Run
 from core.train.session import TrainingSession
 from tests.app_support import static_text
 from tests.conftest import tiny_config
-from tests.probe_app_support import SCREENSHOTS, InferenceHost, submit, wait_until
+from tests.probe_app_support import InferenceHost, submit, wait_until
 from workbench.model_source import RUNNING, FixedModelSource, SessionModelSource
 from workbench.panes.inference import InferencePane
 from workbench.probes import probe_texts
@@ -231,20 +231,22 @@ async def test_live_run_source_answers_while_paused_and_refuses_while_running() 
         assert "training is running — pause it" in pane.console_text()
 
 
-async def test_screenshot_of_the_inference_pane() -> None:
-    app = InferenceHost()
-    async with app.run_test(size=(120, 40)) as pilot:
-        pane = app.pane
+def test_snapshot_of_the_inference_pane_answering(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Beam search on the shipped decoder, an unparsable input and the attention map of one head, as
+    the user sees them (a picture under tests/__snapshots__/, compared exactly)."""
+
+    async def answer(pilot) -> None:  # type: ignore[no-untyped-def]
+        pane = pilot.app.pane
         pane.pick("decoder-0-99")
         pane.set_strategy("beam", beam_width=3)
         await submit(pilot, pane, "Max(31, 7, 95, 12); Max(1, 2")
         await submit(pilot, pane, "Last(42, 17)")
-        app.query_one("#inf-head", Select).value = 1
+        pilot.app.query_one("#inf-head", Select).value = 1
+        pane.input.cursor_blink = False  # a blinking cursor would make the picture depend on the moment
         pane.input.focus()
         await pilot.pause(0.1)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        app.save_screenshot("inference-120x40.svg", str(SCREENSHOTS))
-    assert (SCREENSHOTS / "inference-120x40.svg").stat().st_size > 10_000
+
+    assert snap_compare(InferenceHost(), terminal_size=(120, 40), run_before=answer)
 
 
 async def test_narrow_terminal_stacks_the_console_above_the_details() -> None:
@@ -361,6 +363,8 @@ def console_app() -> Iterator[_AppInThread]:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=any_text)
+@example(text="Max(3, 7, 2)")  # valid input must be answered, not merely "handled"
+@example(text="First(1, 2, 3); Min(4, 5, 6)\nLast(7, 8, 9)")
 def test_console_input_survives_arbitrary_text(console_app: _AppInThread, text: str) -> None:
     app = console_app.app
     pane: InferencePane = app.pane
@@ -380,8 +384,15 @@ def test_console_input_survives_arbitrary_text(console_app: _AppInThread, text: 
     shown = pane.results[before:after]
     parts = split_inputs(text.replace("\n", " ; "))
     assert len(shown) == max(1, len(parts))  # one entry per expression, or one "type an expression" line
-    for r in shown:
-        assert r.error is not None or r.generation is not None  # answered (tiny decoder) or a reason
+    task = _tiny("decoder").task
+    for part, r in zip(parts, shown, strict=False):
+        assert not (r.error or "").startswith("internal error"), r.error  # a user's input never finds a bug
+        try:
+            parse_expression(part, task)
+        except ExpressionError as exc:
+            assert r.error == str(exc)  # the parser's own reason, with its column
+        else:
+            assert r.error is None and r.generation is not None, r.error  # a valid expression is answered
     n_errors = sum(r.error is not None for r in shown) + sum(r.error is None and not r.correct for r in shown)
     assert pane.console_text().count("  ✗ ") - errors_before == n_errors  # each shown as a ✗ line
 

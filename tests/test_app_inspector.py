@@ -19,7 +19,7 @@ from core.train.run import Run
 from core.train.session import TrainingSession
 from tests.app_support import static_text
 from tests.conftest import tiny_config
-from tests.probe_app_support import SCREENSHOTS, BothHost, InspectorHost, inspector_idle, wait_until
+from tests.probe_app_support import BothHost, InspectorHost, inspector_idle, wait_until
 from workbench.model_source import FixedModelSource, SessionModelSource
 from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane
@@ -244,25 +244,20 @@ def test_confusions_of_a_0_99_task_are_listed_not_drawn() -> None:
     assert lines[1].split() == ["57", "→", "75", "×3"] and lines[2].split() == ["12", "→", "none", "×1"]
 
 
-async def test_screenshot_of_the_inspector_pane() -> None:
-    app = InspectorHost()
-    async with app.run_test(size=(120, 40)) as pilot:
-        pane = app.pane
+def test_snapshot_of_the_inspector_pane(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """One parameter's numbers, histogram and heatmap on the shipped encoder (a picture under
+    tests/__snapshots__/, compared exactly)."""
+
+    async def show(pilot) -> None:  # type: ignore[no-untyped-def]
+        pane = pilot.app.pane
         pane.pick("encoder-digits")
         await inspector_idle(pilot, pane)
         pane.show_parameter("blocks.0.attn.qkv.w")
         await inspector_idle(pilot, pane)
-        app.query_one("#insp-tree").focus()
+        pilot.app.query_one("#insp-tree").focus()
         await pilot.pause(0.1)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        app.save_screenshot("inspector-120x40.svg", str(SCREENSHOTS))
-        # and the evaluation section, scrolled into view
-        await app.run_action("evaluate", pane)
-        await wait_until(pilot, lambda: pane.idle and pane.report is not None, what="the evaluation")
-        app.query_one("#insp-eval-section").scroll_visible(animate=False, top=True)
-        await pilot.pause(0.1)
-        app.save_screenshot("inspector-evaluation-120x40.svg", str(SCREENSHOTS))
-    assert (SCREENSHOTS / "inspector-120x40.svg").stat().st_size > 10_000
+
+    assert snap_compare(InspectorHost(), terminal_size=(120, 40), run_before=show)
 
 
 def test_heatmaps_use_only_the_256_colour_palette() -> None:

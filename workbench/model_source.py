@@ -29,7 +29,7 @@ from core.data.batching import EncodedSplit, encode_examples
 from core.data.dataset import Dataset, generate_dataset
 from core.data.task import TaskConfig
 from core.errors import LLMLearnError
-from core.nn.models.factory import Model
+from core.nn.models.factory import Model, copy_model
 from core.train.checkpoint import Checkpoint, CheckpointInfo, read_checkpoint
 from core.train.session import TrainingSession
 
@@ -158,12 +158,7 @@ class FixedModelSource:
         self.splits = splits or {}
 
     def live(self) -> ProbeModel | str:
-        from core.nn.models.factory import build_model
-
-        copy = build_model(self.model.config, seed=self.model.seed)
-        copy.params.data[...] = self.model.params.data
-        copy.eval()
-        return ProbeModel(copy, self.task, self.label)
+        return ProbeModel(copy_model(self.model), self.task, self.label)
 
     def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
         split = self.splits.get(name)
