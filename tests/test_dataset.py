@@ -16,9 +16,8 @@ from core.data.dataset import (
     DatasetConfig,
     Example,
     generate_dataset,
-    load_dataset,
-    save_dataset,
 )
+from core.data.dataset_file import load_dataset, save_dataset
 from core.data.expression import Expression, parse_expression
 from core.data.sampling import count_flat_expressions
 from core.data.task import TaskConfig

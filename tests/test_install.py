@@ -17,12 +17,9 @@ import pytest
 from core.data.dataset import (
     Dataset,
     DatasetConfig,
-    dataset_path,
-    default_datasets_dir,
     generate_dataset,
-    load_dataset,
-    save_dataset,
 )
+from core.data.dataset_file import dataset_path, default_datasets_dir, load_dataset, save_dataset
 from core.data.task import TaskConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,12 +37,13 @@ from core.train.checkpoint import (
 )
 from core.train.events import Cause, DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.train.history import MetricHistory
-from core.train.options import GROUPS, OPTIONS, build_run_config
+from core.train.options import GROUPS, OPTIONS, build_run_config, default_checkpoint_name
 from core.train.report import build_report
-from core.train.run import Run, RunConfig
+from core.train.run import Run
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
 from core.validation import Option
+from workbench.train_progress import Progress
 
 EXIT_USAGE = 2
 
@@ -140,55 +141,6 @@ def given_options(a: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in vars(a).items() if name in OPTIONS}
 
 
-def _default_name(config: RunConfig) -> str:
-    t = config.dataset.task
-    return f"{config.model.kind}-0-{t.max_value}-{t.min_args}to{t.max_args}args"
-
-
-class Progress:
-    """A one-line progress bar on a terminal; plain periodic lines otherwise (logs, pipes)."""
-
-    def __init__(self, total: int, stream: TextIO, interval: float = 2.0) -> None:
-        self.total, self.stream = max(1, total), stream
-        self.tty = stream.isatty()
-        self.interval = 0.1 if self.tty else interval
-        self.t0 = time.monotonic()
-        self.last = 0.0
-        self.start_step: int | None = None
-        self.val: float | None = None
-
-    def update(self, e: StepEvent, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.start_step is None:
-            self.start_step = e.step - 1
-        if not force and now - self.last < self.interval:
-            return
-        self.last = now
-        done = e.step - self.start_step
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - e.step) / rate if rate > 0 else 0.0
-        frac = min(1.0, e.step / self.total)
-        val = f" val {self.val:.2%}" if self.val is not None else ""
-        text = (f"step {e.step}/{self.total} epoch {e.epoch + 1} loss {e.loss:.4f} acc {e.accuracy:.1%}{val} "
-                f"lr {e.lr:.2g} {e.tokens_per_s:,.0f} tok/s ETA {_clock(eta)}")
-        if self.tty:
-            bar = "█" * int(frac * 24) + "·" * (24 - int(frac * 24))
-            self.stream.write(f"\r{bar} {frac:4.0%} {text}\x1b[K")
-        else:
-            self.stream.write(f"{frac:4.0%} {text}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Train a new run from the options given (the rest at their defaults), or continue a saved one.
 
@@ -231,7 +183,7 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         config = build_run_config(given)
         err.write(f"generating {config.dataset.task.describe()}: {config.dataset.n_train:,} training examples…\n")
         run = Run(config)
-        name = a.out or _default_name(config)
+        name = a.out or default_checkpoint_name(config)
         history = []
     if is_shipped(name):
         raise CLIError(f"{name!r} is a model shipped with the workbench and is never overwritten: "

@@ -45,6 +45,7 @@ from core.train.events import (
     UntilMetEvent,
 )
 from core.train.history import MetricHistory
+from core.train.options import default_checkpoint_name
 from core.train.run import Run, RunConfig
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
@@ -76,13 +77,6 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "not enough memory for this model and dataset: make the model smaller (d_model, layers, FFN size)"
     return f"{type(exc).__name__}: {exc}"
-
-
-def default_checkpoint_name(config: RunConfig) -> str:
-    """A name that tells runs of different tasks apart (kind, number range, argument counts, nesting)."""
-    t = config.dataset.task
-    nested = f"-depth{t.max_depth}" if t.max_depth > 1 else ""
-    return f"{config.model.kind}-0-{t.max_value}-{t.min_args}to{t.max_args}args{nested}"
 
 
 class SessionController:

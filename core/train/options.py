@@ -111,3 +111,10 @@ def flat_options(config: RunConfig) -> dict[str, Any]:
     sections: dict[str, Any] = {"model": config.model, "optimizer": config.optimizer, "run": config}
     return {**dataset_options(config.dataset),
             **{o.name: getattr(sections[g], o.field) for g in ("model", "optimizer", "run") for o in GROUPS[g]}}
+
+
+def default_checkpoint_name(config: RunConfig) -> str:
+    """A name that tells runs of different tasks apart: kind, number range, argument counts, nesting."""
+    t = config.dataset.task
+    nested = f"-depth{t.max_depth}" if t.max_depth > 1 else ""
+    return f"{config.model.kind}-0-{t.max_value}-{t.min_args}to{t.max_args}args{nested}"

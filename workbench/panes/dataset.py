@@ -25,11 +25,9 @@ from core.data.dataset import (
     SPLIT_NAMES,
     Dataset,
     DatasetConfig,
-    dataset_path,
     generate_dataset,
-    load_dataset,
-    save_dataset,
 )
+from core.data.dataset_file import dataset_path, load_dataset, save_dataset
 from core.data.operations import OPERATIONS
 from core.errors import LLMLearnError
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
