@@ -108,8 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="serve the interactive workbench in a web browser (textual-serve)")
     sv.add_argument("--host", default="localhost",
-                    help="address to listen on; there is no authentication, so keep the default unless the "
-                         "network is trusted")
+                    help="address to listen on; the page needs the token printed at start, and only this "
+                         "host and origin are served")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--public-url", default=None, help="URL the browser uses, when behind a proxy or tunnel")
     return p
@@ -364,18 +364,21 @@ LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def cmd_serve(a: argparse.Namespace, err: TextIO) -> int:
-    """Serve the app over HTTP: each browser connection runs its own ``workbench app`` process."""
+    """Serve the app over HTTP: each browser connection runs its own ``workbench app`` process. Only
+    requests for the bound host, from the served origin, with the per-launch token pass (``workbench.serve``)."""
     try:
-        from textual_serve.server import Server
+        from workbench.serve import Guard, guarded_server
     except ImportError as exc:
         raise CLIError(f"'workbench serve' needs textual-serve ({exc})") from None
     if not 1 <= a.port <= 65535:
         raise CLIError(f"--port must be between 1 and 65535, got {a.port}")
     if a.host not in LOOPBACK:
-        err.write(f"warning: serving on {a.host}: textual-serve has no authentication, anyone who can reach "
-                  f"{a.host}:{a.port} can use the workbench (and write to your models folder)\n")
+        err.write(f"warning: serving on {a.host}: anyone on the network who has the printed URL (with its token) "
+                  f"can drive the workbench — train, save and load models in your models folder — so share it "
+                  f"only over a network you trust\n")
+    guard = Guard.for_server(a.host, a.port, a.public_url)
     command = f"{shlex.quote(sys.executable)} -m workbench app"
-    Server(command, host=a.host, port=a.port, title="llmlearn workbench", public_url=a.public_url).serve()
+    guarded_server(command, a.host, a.port, "llmlearn workbench", a.public_url, guard).serve()
     return 0
 
 
