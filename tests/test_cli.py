@@ -221,3 +221,24 @@ def test_version_prints_the_package_version() -> None:
 
     code, out, _ = _run(["--version"])
     assert code == 0 and out == f"workbench {importlib.metadata.version('llmlearn-workbench')}\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--until-val-acc", "2"], "--until-val-acc is a validation accuracy between 0 and 1"),
+    (["--threads", "100000"], "--threads must be between 1 and 256"),
+    (["--threads", "0"], "--threads must be between 1 and 256"),
+    (["--out", "name\n"], "invalid checkpoint name"),
+])
+def test_train_refuses_bad_values_before_any_work(models_dir: Path, args: list[str], message: str) -> None:
+    code, _, err = _run(["train", *TINY, *args])
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not models_dir.exists() or not any(models_dir.iterdir())  # nothing trained, nothing saved
+
+
+def test_a_checkpoint_name_with_a_trailing_newline_is_refused() -> None:
+    from core.errors import CheckpointError
+    from core.train.checkpoint import checkpoint_dir
+
+    with pytest.raises(CheckpointError, match="invalid checkpoint name"):
+        checkpoint_dir("good-name\n")
+    assert checkpoint_dir("good-name").name == "good-name"

@@ -46,6 +46,7 @@ from core.validation import Option
 from workbench.train_progress import Progress
 
 EXIT_USAGE = 2
+MAX_THREADS = 256  # BLAS threads; far more than any machine this runs on has cores
 
 
 class CLIError(Exception):
@@ -154,8 +155,11 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     warnings: list[str] = []
     checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
-    if a.threads < 1:
-        raise CLIError(f"--threads must be at least 1, got {a.threads}")
+    if not 1 <= a.threads <= MAX_THREADS:
+        raise CLIError(f"--threads must be between 1 and {MAX_THREADS}, got {a.threads}")
+    if a.until_val_acc is not None and not 0.0 <= a.until_val_acc <= 1.0:
+        raise CLIError("--until-val-acc is a validation accuracy between 0 and 1 (0.99 = 99%), "
+                       f"got {a.until_val_acc:g}")
     tune_for_training(a.threads)
     given = given_options(a)
     if a.resume:

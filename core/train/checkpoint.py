@@ -53,7 +53,7 @@ from core.train.run import EDITABLE_OPTIONS, Run, RunConfig
 FORMAT = "llmlearn-checkpoint"
 VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, HISTORY_FILE = "config.json", "weights.safetensors", "history.jsonl"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole name only: fullmatch ("$" allows a final newline)
 #: the mid-run editable settings kept on the optimizer object, saved in the training state (the lr is
 #: saved as ``lr_scale``, clip_norm as ``clip_norm``)
 _EDITABLE = tuple(name for name, o in EDITABLE_OPTIONS.items() if o.editable == "optimizer")
@@ -78,14 +78,14 @@ def shipped_models_dir() -> Path:
 
 
 def _valid_name(name: object) -> bool:
-    return isinstance(name, str) and bool(_NAME.match(name)) and ".." not in name
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and ".." not in name
 
 
 def _entries(base: Path) -> list[Path]:
     """The checkpoint directories in ``base`` (sorted; no hidden, staging or badly named entries)."""
     if not base.is_dir():
         return []
-    return [e for e in sorted(base.iterdir()) if e.is_dir() and not e.name.startswith(".") and _NAME.match(e.name)]
+    return [e for e in sorted(base.iterdir()) if e.is_dir() and not e.name.startswith(".") and _NAME.fullmatch(e.name)]
 
 
 def shipped_names() -> list[str]:
