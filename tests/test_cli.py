@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,17 @@ def test_a_checkpoint_name_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(CheckpointError, match="invalid checkpoint name"):
         checkpoint_dir("good-name\n")
     assert checkpoint_dir("good-name").name == "good-name"
+
+
+def test_predict_works_on_an_ascii_terminal_and_with_bad_input_bytes() -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    run = subprocess.run([sys.executable, "-m", "workbench", "predict", "encoder-digits", "-"],
+                         input=b"Max(3, 7, 2)\nMin(\xff\xfe 1, 2)\n", capture_output=True, env=env, timeout=60)
+    assert b"Traceback" not in run.stderr, run.stderr
+    assert run.stdout.startswith(b"Max(3, 7, 2) \\u2192 7")  # the arrow escaped, the answer there
+    assert b"error:" in run.stderr and run.returncode == 1  # the undecodable line is one error, not a crash
+
+
+def test_a_huge_input_is_not_echoed_whole(models_dir: Path) -> None:
+    code, _, err = _run(["predict", "encoder-digits", "Max(" + "1," * 100_000])
+    assert code == 1 and len(err) < 1_000 and "characters)" in err

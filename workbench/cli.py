@@ -13,6 +13,7 @@ The headless commands take ``--json``. User errors print one line (``error: …`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import queue
@@ -315,7 +316,7 @@ def cmd_predict(a: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
             continue
         if r.error:
             bad += 1
-            err.write(f"error: {r.text!r}: {r.error}\n")
+            err.write(f"error: {shorten(r.text)!r}: {r.error}\n")
             continue
         mark = "✓" if r.correct else f"✗ (true answer {r.truth})"
         top = ", ".join(f"{ans}: {p:.1%}" for ans, p in r.top)
@@ -386,9 +387,25 @@ def cmd_serve(a: argparse.Namespace, err: TextIO) -> int:
     return 0
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """An input echoed in an error message: whole when short, else its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _tolerant_stdio(*streams: TextIO) -> None:
+    """Answers and errors must not crash on a terminal or pipe whose encoding cannot show them (ASCII,
+    strict UTF-8 with bad input bytes): unencodable characters are escaped, undecodable ones replaced."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a stream in use in a way that cannot change
+                reconfigure(errors="replace" if stream is sys.stdin else "backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
     out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
+    _tolerant_stdio(out, err, inp)
     parser = _parser()
     try:
         a = parser.parse_args(argv)
