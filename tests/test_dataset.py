@@ -334,3 +334,14 @@ def test_hand_written_file_with_lenient_spelling_loads(tmp_path: Path) -> None:
     ds = load_dataset(path)
     assert ds.train[0] is ds.train[1]  # identical lines share one object
     assert ds.val == [Example(Expression("Max", (3, 4)), 4)]
+
+
+def test_a_dataset_file_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    save_dataset(generate_dataset(TINY), path)
+    text = path.read_text()
+    doctored = text.replace('"format":', '"version": 1, "format":', 1)
+    assert doctored != text
+    path.write_text(doctored)
+    with pytest.raises(DatasetError, match="appears twice"):
+        load_dataset(path)

@@ -26,6 +26,18 @@ def default_datasets_dir() -> Path:
     return user_data_dir() / "datasets"
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice: which value was meant is unknowable, so the file is refused."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise DuplicateKeyError(f"the key {twice[0]!r} appears twice in one object")
+    return dict(pairs)
+
+
 def dataset_path(path: str | os.PathLike[str]) -> Path:
     """``path`` with ``~`` expanded; a relative path is taken inside ``default_datasets_dir()``."""
     p = Path(path).expanduser()
@@ -94,7 +106,9 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     if not text.strip():
         raise DatasetError(f"{p}: the file is empty")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except DuplicateKeyError as exc:
+        raise DatasetError(f"{p}: not a valid dataset file: {exc}") from None
     except json.JSONDecodeError as exc:
         hint = " — the file looks truncated" if exc.pos >= len(text.rstrip()) else ""
         raise DatasetError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}") from None
