@@ -365,14 +365,11 @@ def cmd_app(mouse: bool = True) -> int:
     return int(run_app(mouse=mouse) or 0)
 
 
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
 def cmd_serve(a: argparse.Namespace, err: TextIO) -> int:
     """Serve the app over HTTP: each browser connection runs its own ``workbench app`` process. Only
     requests for the bound host, from the served origin, with the per-launch token pass (``workbench.serve``)."""
     try:
-        from workbench.serve import Guard, guarded_server
+        from workbench.serve import LOOPBACK, Guard, guarded_server
     except ImportError as exc:
         raise CLIError(f"'workbench serve' needs textual-serve ({exc})") from None
     if not 1 <= a.port <= 65535:
