@@ -11,7 +11,10 @@ import pytest
 
 from core.errors import CheckpointError
 from core.train import checkpoint as ckpt
+from core.train.checkpoint import format as ckpt_format
 from core.train.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
+from core.train.checkpoint import reader as ckpt_reader
+from core.train.checkpoint import writer as ckpt_writer
 from core.train.run import Run
 from tests.conftest import tiny_config
 
@@ -90,9 +93,9 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(
 
     with monkeypatch.context() as patch:
         if crash_at == "write":
-            patch.setattr(ckpt, "_write_bytes", boom)
+            patch.setattr(ckpt_writer, "_write_bytes", boom)
         else:
-            patch.setattr(ckpt.os, "rename", rename)
+            patch.setattr(ckpt_writer.os, "rename", rename)
         with pytest.raises(CrashError):
             save_checkpoint(run, "safe")
     ck = read_checkpoint("safe")  # recovers the previous checkpoint
@@ -172,8 +175,8 @@ def test_weights_consistent_with_a_forged_checksum_are_still_checked(models_dir:
     tensors = load(blob)
     tensors["model.head.w"] = tensors["model.head.w"][:, :3].copy()
     cfg = json.loads((path / "config.json").read_text())
-    new_blob = save(tensors, metadata=ckpt._safetensors_metadata(blob))
-    cfg["weights"] = {"file": "weights.safetensors", "sha256": ckpt._sha256(new_blob), "bytes": len(new_blob)}
+    new_blob = save(tensors, metadata=ckpt_reader._safetensors_metadata(blob))
+    cfg["weights"] = {"file": "weights.safetensors", "sha256": ckpt_format.sha256(new_blob), "bytes": len(new_blob)}
     (path / "weights.safetensors").write_bytes(new_blob)
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="shape"):

@@ -306,7 +306,7 @@ def test_form_values_round_trip() -> None:
 def test_the_editable_sets_follow_the_schema() -> None:
     editable = {o.name for o in OPTIONS.values() if o.editable is not None}
     assert set(EDITABLE_OPTIONS) == editable == {"lr", "weight_decay", "clip_norm", "momentum", "beta1", "beta2"}
-    assert set(checkpoint._EDITABLE) == {n for n in editable if OPTIONS[n].editable == "optimizer"}
+    assert set(checkpoint.format.EDITABLE) == {n for n in editable if OPTIONS[n].editable == "optimizer"}
     with pytest.raises(ConfigError, match="cannot change 'batch_size' mid-run"):
         check_option("batch_size", 8)
 
