@@ -59,6 +59,20 @@ def test_checkpoint_files_are_data(models_dir: Path) -> None:
     assert np.array_equal(model.params.data, run.model.params.data)
 
 
+def test_an_edited_or_truncated_history_is_detected_by_its_checksum(models_dir: Path) -> None:
+    run = _trained(3)
+    path = save_checkpoint(run, "hist", history=[{"series": "train/loss", "steps": [1, 2], "values": [2.0, 1.5]}])
+    assert json.loads((path / "config.json").read_text())["history"]["file"] == "history.jsonl"
+    good = (path / "history.jsonl").read_bytes()
+    for damaged in (good.replace(b"1.5", b"0.1"), good[:-5], b""):
+        (path / "history.jsonl").write_bytes(damaged)
+        with pytest.raises(CheckpointError, match="history.jsonl: does not match the checksum"):
+            read_checkpoint("hist")
+    (path / "history.jsonl").unlink()
+    with pytest.raises(CheckpointError, match="history.jsonl"):
+        read_checkpoint("hist")
+
+
 def test_save_replaces_an_existing_checkpoint(models_dir: Path) -> None:
     run = _trained(3)
     save_checkpoint(run, "same")

@@ -146,10 +146,16 @@ def read_checkpoint_dir(path: Path) -> Checkpoint:
             raise CheckpointError(f"{w_path}: tensor {key!r} holds non-finite values")
     history: list[dict[str, Any]] = []
     h_path = path / HISTORY_FILE
-    if h_path.exists():
+    recorded = data.get("history")  # written since the history got a checksum; absent in older checkpoints
+    if h_path.exists() or recorded is not None:
+        h_blob = _read_bytes(h_path)
+        if recorded is not None and (not isinstance(recorded, dict) or len(h_blob) != recorded.get("bytes")
+                                     or sha256(h_blob) != recorded.get("sha256")):
+            raise CheckpointError(f"{h_path}: does not match the checksum in config.json (truncated, corrupted or "
+                                  "replaced)")
         try:
-            history = [json.loads(line) for line in h_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+            history = [json.loads(line) for line in h_blob.decode("utf-8").splitlines() if line.strip()]
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{h_path}: unreadable metric history ({exc})") from None
     return Checkpoint(path.name, path, config, state, data.get("metrics") or {}, tensors,
                       str(data.get("dataset_fingerprint", "")), str(data.get("saved_at", "")), history,

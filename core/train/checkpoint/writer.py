@@ -74,6 +74,8 @@ def save_checkpoint(
         "metrics": json_safe(metrics or {}),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    history_blob = "".join(json.dumps(json_safe(h)) + "\n" for h in history or []).encode()
+    config["history"] = {"file": HISTORY_FILE, "sha256": sha256(history_blob), "bytes": len(history_blob)}
     tensors = {f"model.{p.name}": np.ascontiguousarray(p.value) for p in run.model.params}
     tensors.update(opt.state_dict())
     blob = st_save(tensors, metadata={"format": FORMAT, "config_sha256": sha256(canonical(config))})
@@ -83,7 +85,7 @@ def save_checkpoint(
     staging.mkdir()
     try:
         _write_bytes(staging / WEIGHTS_FILE, blob)
-        atomic_write_text(staging / HISTORY_FILE, "".join(json.dumps(json_safe(h)) + "\n" for h in history or []))
+        _write_bytes(staging / HISTORY_FILE, history_blob)
         atomic_write_text(staging / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         _swap_in(staging, final)
     except BaseException:
