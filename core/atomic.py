@@ -1,7 +1,8 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never half of one.
 
 The text goes to a temporary file in the same directory (same filesystem, so ``os.replace`` is an
-atomic rename), is flushed to disk, and only then replaces the target.
+atomic rename), is flushed to disk, and only then replaces the target; the directory is flushed too,
+because a rename lives in the directory, and without that a power cut can undo a "saved" file.
 """
 
 from __future__ import annotations
@@ -27,3 +28,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(target.parent)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (the names created, renamed or removed in it) to disk.
+
+    Best effort: some systems cannot open a directory (Windows) or refuse to fsync one (EINVAL on a few
+    filesystems); the data is then as safe as that system makes it, and nothing better can be done.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -66,10 +66,10 @@ def test_an_edited_or_truncated_history_is_detected_by_its_checksum(models_dir: 
     good = (path / "history.jsonl").read_bytes()
     for damaged in (good.replace(b"1.5", b"0.1"), good[:-5], b""):
         (path / "history.jsonl").write_bytes(damaged)
-        with pytest.raises(CheckpointError, match="history.jsonl: does not match the checksum"):
+        with pytest.raises(CheckpointError, match=r"history\.jsonl: does not match the checksum"):
             read_checkpoint("hist")
     (path / "history.jsonl").unlink()
-    with pytest.raises(CheckpointError, match="history.jsonl"):
+    with pytest.raises(CheckpointError, match=r"history\.jsonl"):
         read_checkpoint("hist")
 
 

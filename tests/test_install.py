@@ -91,7 +91,8 @@ def test_a_wheel_carries_the_shipped_models_and_runs_from_any_directory(tmp_path
         site = tmp_path / "site"
         z.extractall(site)
     assert {n for n in names if n.startswith("saved_models/")} == SHIPPED_FILES  # these and nothing else
-    assert {"core/paths.py", "core/train/checkpoint.py", "workbench/cli.py", "workbench/styles/app.tcss"} <= names
+    assert {"core/paths.py", "core/train/checkpoint/__init__.py", "workbench/cli.py",
+            "workbench/styles/app.tcss"} <= names
     assert "Requires-Dist: platformdirs" in metadata and "workbench = workbench.cli:main" in entry_points
 
     elsewhere = tmp_path / "elsewhere"

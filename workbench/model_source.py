@@ -128,6 +128,8 @@ class CheckpointModelSource:
             model = ck.build_model()
         except LLMLearnError as exc:
             return f"cannot load {self.name}: {exc}"
+        except Exception as exc:  # core turns every file problem into CheckpointError; never leave a pane loading
+            return f"cannot load {self.name}: {type(exc).__name__}: {exc}"
         return ProbeModel(model, ck.config.dataset.task, f"{self.name} · step {int(ck.state.get('step', 0)):,}")
 
     def evaluation_split(self, name: str = "test") -> EncodedSplit | str:
@@ -145,6 +147,8 @@ class CheckpointModelSource:
             return encode_examples(examples, ck.config.dataset.task, ck.config.model.kind)
         except LLMLearnError as exc:
             return f"cannot build the {name} split of {self.name}: {exc}"
+        except Exception as exc:  # e.g. MemoryError: a reason, like every other failure here
+            return f"cannot build the {name} split of {self.name}: {type(exc).__name__}: {exc}"
 
 
 class FixedModelSource:
@@ -178,6 +182,16 @@ def normalize_choice(choice: str) -> str:
     if choice != LIVE and not choice.startswith(CHECKPOINT_PREFIX):
         return f"{CHECKPOINT_PREFIX}{choice}"
     return choice
+
+
+def short_reason(info: CheckpointInfo) -> str:
+    """Why ``info`` is unreadable, without its own directory's path in front (``config.json: is not a
+    regular file (a FIFO) …``): the words that fit in a table cell."""
+    reason = info.error or ""
+    for prefix in (f"{info.path}/", f"{info.path}: ", str(info.path)):
+        if reason.startswith(prefix):
+            return reason[len(prefix):].lstrip() or reason
+    return reason
 
 
 def checkpoint_label(info: CheckpointInfo) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.budget import check_budget
 from core.data.expression import Expression
 from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
 from core.data.task import TaskConfig
@@ -71,6 +72,25 @@ class DatasetConfig:
         if not isinstance(self.task, TaskConfig):
             raise ConfigError(f"task must be a TaskConfig, got {type(self.task).__name__}")
         validate_options(self, DATASET_OPTIONS)
+        check_budget(self.estimated_bytes(), "this dataset", "ask for fewer examples (n_train, n_val, n_test)")
+
+    def estimated_bytes(self) -> int:
+        """Memory the generated and encoded splits need, on the high side (measured 1.0–1.4× the
+        tracemalloc peak of generating and encoding a split)::
+
+            every example   128 + 8·T bytes   its slot in the split, its encoded row of T int64 tokens
+                                              (T = the longest expression plus a decoder's answer and
+                                              "="), five int64 metadata columns, the encoder's indices
+            every distinct  400 + 56·T bytes  its Expression objects and the Python row it is encoded from
+            expression
+
+        Identical examples share one object and are encoded once, so a small task (0–9, three
+        arguments: 5,000 expressions) holding millions of examples needs only their rows."""
+        task = self.task
+        n = self.n_train + self.n_val + self.n_test
+        t = task.max_expression_tokens + task.max_answer_tokens + 1
+        distinct = n if task.max_depth > 1 else min(n, sum(count_flat_expressions(task).values()))
+        return n * (128 + 8 * t) + distinct * (400 + 56 * t)
 
     def to_dict(self) -> dict[str, Any]:
         return {

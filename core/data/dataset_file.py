@@ -2,23 +2,61 @@
 
 Datasets are data, never code: a file is parsed with ``json`` only, every expression is re-parsed and
 every answer recomputed, and the splits must still be disjoint, so a hand-edited or hostile file gives a
-``DatasetError`` that names the line — never a wrong dataset. Writes are atomic. Relative paths are
-inside the per-user datasets folder (``default_datasets_dir``).
+``DatasetError`` that names the line — never a wrong dataset. Relative paths are inside the per-user
+datasets folder (``default_datasets_dir``).
+
+Reading goes through ``core.safe_files.read_regular_file``: a FIFO (which would block for ever), a
+symlink to ``/dev/zero`` (which would fill memory) or a file larger than the largest dataset this
+program can write is refused before a byte is read. Every refusal is one line, whatever the file holds.
+
+Writing is atomic and confined, because keystrokes can come from someone else (a served app, a
+pasted path): the target, with every symlink and ``..`` resolved, must lie inside the datasets folder
+unless the caller passes ``allow_outside=True`` (the user said yes); an existing file is replaced only
+with ``overwrite=True`` (the user was asked), and only if it is itself a dataset file. A symlink, folder,
+FIFO, socket or device at the target is never replaced. ``check_save_target`` tells a UI in advance
+which of those questions it has to ask.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import stat
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.atomic import atomic_write_text
-from core.data.dataset import FORMAT, SPLIT_NAMES, VERSION, Dataset, DatasetConfig, Example
+from core.data.dataset import FORMAT, MAX_HELD_OUT, MAX_TRAIN, SPLIT_NAMES, VERSION, Dataset, DatasetConfig, Example
 from core.data.expression import Expression, parse_expression
+from core.data.operations import MAX_ARGS, OPERATIONS
+from core.data.task import ALLOWED_MAX_VALUES
 from core.errors import ConfigError, DatasetError, ExpressionError
 from core.paths import user_data_dir
+from core.safe_files import MiB, UnsafeFileError, read_regular_file
+
+
+def _longest_flat_entry_bytes() -> int:
+    """Bytes of the longest example line of any flat task: the widest operation name, the most
+    arguments, the largest numbers (``      ["Second(99, ..., 99)", 99],``)."""
+    op = max(OPERATIONS, key=len)
+    top = max(ALLOWED_MAX_VALUES)
+    text = f"{op}({', '.join([str(top)] * MAX_ARGS)})"
+    return len("      " + json.dumps([text, top]) + ",\n")
+
+
+#: The largest dataset file read or written: every split at its largest allowed size, each example as
+#: long as a flat task's can be (~710 MiB), plus room for the header. A nested task that large would
+#: be bigger still; saving it is refused with this limit, so everything saved can be loaded back.
+MAX_DATASET_FILE_BYTES = (MAX_TRAIN + 2 * MAX_HELD_OUT) * _longest_flat_entry_bytes() + MiB
+
+#: How much of an existing file is read to recognise a dataset file before replacing it.
+_SNIFF_BYTES = 64 * 1024
+_DATASET_SIGNATURE = re.compile(rf'^\s*\{{.*?"format"\s*:\s*"{re.escape(FORMAT)}"', re.DOTALL)
+_MAX_MESSAGE = 400
 
 
 def default_datasets_dir() -> Path:
@@ -44,10 +82,107 @@ def dataset_path(path: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else default_datasets_dir() / p
 
 
-def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> None:
+def _one_line(message: str) -> str:
+    """A message that stays one readable line whatever a file (or its name) held."""
+    flat = message.replace("\r", "\\r").replace("\n", "\\n")
+    return flat if len(flat) <= _MAX_MESSAGE else flat[: _MAX_MESSAGE - 1] + "…"
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+@dataclass(frozen=True)
+class SaveTarget:
+    """Where a save would write and what it needs permission for (``check_save_target``)."""
+
+    path: Path  #: absolute, with ``..`` and every symlinked folder resolved: what is shown and written
+    inside: bool  #: inside the user's datasets folder; else saving needs ``allow_outside=True``
+    exists: bool  #: a dataset file is already there; replacing it needs ``overwrite=True``
+    folder: Path  #: the datasets folder, resolved (for the question a UI asks)
+
+
+def check_save_target(path: str | os.PathLike[str]) -> SaveTarget:
+    """Where ``save_dataset(…, path)`` would write, without writing: a ``DatasetError`` when it never
+    would (a symlink, folder, FIFO, socket or device there, or a file that is not a dataset file);
+    otherwise whether it is outside the datasets folder and whether it would replace a dataset file."""
+    try:
+        return _check_save_target(path)
+    except DatasetError as exc:
+        raise DatasetError(_one_line(str(exc))) from None
+
+
+def _check_save_target(path: str | os.PathLike[str]) -> SaveTarget:
+    p = dataset_path(path)
+    try:
+        folder = default_datasets_dir().resolve()
+        target = p.parent.resolve() / p.name
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise DatasetError(f"{p}: cannot resolve the path ({exc})") from None
+    text = str(path)
+    if not text.strip() or text.endswith(("/", os.sep)) or p.name in ("", "..") or target == folder:
+        raise DatasetError(f"{text!r} is not a file name; enter a path like max-task.json")
+    inside = target.is_relative_to(folder)
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return SaveTarget(target, inside, False, folder)
+    except OSError as exc:
+        raise DatasetError(f"{target}: cannot check the path: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DatasetError(f"{target} is {_kind(info.st_mode)}; a dataset is never saved over one")
+    if not _looks_like_dataset_file(target):
+        raise DatasetError(f"{target} exists and is not an llmlearn dataset file; refusing to replace it "
+                           "(choose another name)")
+    return SaveTarget(target, inside, True, folder)
+
+
+def _looks_like_dataset_file(path: Path) -> bool:
+    """Does the file start like one ``save_dataset`` wrote (or a hand-edited one): a JSON object whose
+    first 64 KiB name ``"format": "llmlearn-dataset"``? Read without following a symlink or blocking."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, _SNIFF_BYTES)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return _DATASET_SIGNATURE.match(head.decode("utf-8", errors="replace")) is not None
+
+
+def save_dataset(dataset: Dataset, path: str | os.PathLike[str], *, overwrite: bool = False,
+                 allow_outside: bool = False) -> Path:
     """Write ``dataset`` as readable JSON, one example per line, atomically, to ``dataset_path(path)``
-    (a relative path goes into the user's datasets folder, created if needed)."""
-    target = dataset_path(path)
+    (a relative path goes into the user's datasets folder, created if needed); the path written.
+
+    Refused (``DatasetError``, nothing written): a target outside the datasets folder unless
+    ``allow_outside``; an existing dataset file unless ``overwrite``; anything that is not a dataset
+    file (see ``check_save_target``) always."""
+    try:
+        return _save(dataset, path, overwrite, allow_outside)
+    except DatasetError as exc:
+        raise DatasetError(_one_line(str(exc))) from None
+
+
+def _save(dataset: Dataset, path: str | os.PathLike[str], overwrite: bool, allow_outside: bool) -> Path:
+    spot = _check_save_target(path)
+    target = spot.path
+    if not spot.inside and not allow_outside:
+        raise DatasetError(f"{target} is outside the datasets folder {spot.folder}; saving there needs "
+                           "permission")
+    if spot.exists and not overwrite:
+        raise DatasetError(f"{target} already exists; not replacing it without permission to overwrite")
     config = dataset.config
     for name in SPLIT_NAMES:
         want, have = getattr(config, f"n_{name}"), len(dataset.split(name))
@@ -66,12 +201,17 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> None:
         parts.append(",\n".join(_entry_lines(examples)))
         parts.append(f"    ]{comma}")
     parts.extend(["  }", "}", ""])
+    size = sum(map(len, parts)) + len(parts) - 1  # ASCII: json.dumps escapes everything else
+    if size > MAX_DATASET_FILE_BYTES:
+        raise DatasetError(f"cannot save: the file would be {size / MiB:,.0f} MiB, more than the "
+                           f"{MAX_DATASET_FILE_BYTES / MiB:,.0f} MiB a dataset file may be")
     try:
-        if target.parent.resolve().is_relative_to(default_datasets_dir().resolve()):
+        if spot.inside:
             target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(target, "\n".join(parts))
     except OSError as exc:
         raise DatasetError(f"{target}: cannot write the dataset: {exc.strerror or exc}") from None
+    return target
 
 
 def _entry_lines(examples: Sequence[Example]) -> list[str]:
@@ -89,16 +229,19 @@ def _entry_lines(examples: Sequence[Example]) -> list[str]:
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     """Read a file written by ``save_dataset``, checking everything; any problem is a DatasetError
     naming the file and what is wrong (and which entry, for a bad example). A relative path is read from
-    the user's datasets folder (``dataset_path``)."""
-    p = dataset_path(path)
+    the user's datasets folder (``dataset_path``). Only a regular file of at most
+    ``MAX_DATASET_FILE_BYTES`` is read (``core.safe_files``); the message is always one line."""
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{p}: is a directory, not a dataset file") from None
-    except OSError as exc:
-        raise DatasetError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+        return _load(dataset_path(path))
+    except DatasetError as exc:
+        raise DatasetError(_one_line(str(exc))) from None
+
+
+def _load(p: Path) -> Dataset:
+    try:
+        raw = read_regular_file(p, MAX_DATASET_FILE_BYTES)
+    except UnsafeFileError as exc:
+        raise DatasetError(str(exc)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -112,7 +255,12 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     except json.JSONDecodeError as exc:
         hint = " — the file looks truncated" if exc.pos >= len(text.rstrip()) else ""
         raise DatasetError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise DatasetError(f"{p}: not valid JSON (nested too deeply to be a dataset file)") from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):  # a number longer than int_max_str_digits
+            limit = sys.get_int_max_str_digits()
+            raise DatasetError(f"{p}: not valid JSON (a number with more than {limit:,} digits)") from None
         raise DatasetError(f"{p}: not valid JSON ({exc})") from None
     return _from_json(data, p)
 
@@ -122,7 +270,7 @@ def _from_json(data: Any, p: Path) -> Dataset:
         raise DatasetError(f'{p}: not an llmlearn dataset file (expected "format": "{FORMAT}")')
     version = data.get("version")
     if type(version) is not int or version != VERSION:
-        raise DatasetError(f"{p}: unsupported dataset version {version!r}; this program reads version {VERSION}")
+        raise DatasetError(f"{p}: unsupported dataset version {_short(version)}; this program reads version {VERSION}")
     expected = {"format", "version", "config", "splits"}
     missing = sorted(expected - set(data))
     if missing:
@@ -167,7 +315,8 @@ def _parse_split(p: Path, name: str, entries: Any, config: DatasetConfig, parsed
                 raise DatasetError(f"{p}: {name} entry {i + 1} {text!r}: {exc}") from None
             ex = parsed[text] = Example(expr, expr.evaluate())
         if answer != ex.answer:
-            raise DatasetError(f"{p}: {name} entry {i + 1}: stored answer {answer} is wrong, {ex.text} = {ex.answer}")
+            raise DatasetError(f"{p}: {name} entry {i + 1}: stored answer {_short(answer)} is wrong, "
+                               f"{ex.text} = {ex.answer}")
         out.append(ex)
     return out
 

@@ -13,11 +13,12 @@ from typing import Any, Self
 
 import numpy as np
 
+from core.budget import check_budget
 from core.data.batching import Batch, EncodedSplit, encode_examples, make_batch
 from core.data.dataset import Dataset, DatasetConfig, generate_dataset
 from core.data.vocab import VOCAB
 from core.errors import ConfigError
-from core.nn.config import ModelConfig
+from core.nn.config import SMALLER, ModelConfig, estimate_training_bytes
 from core.nn.models import build_model, copy_model
 from core.nn.models.factory import Model
 from core.optim import build_optimizer, build_schedule
@@ -79,6 +80,9 @@ class RunConfig:
             raise ConfigError(f"the task's longest sequence ({longest} tokens) exceeds the model's max_len "
                               f"({self.model.max_len})")
         validate_options(self, RUN_OPTIONS)
+        # the model, its optimizer, a batch's activations and the data, together (``core.budget``)
+        check_budget(estimate_training_bytes(self.model, self.optimizer.batch_size, longest)
+                     + self.dataset.estimated_bytes(), "this run", f"{SMALLER}, or batch_size or the dataset")
 
     @classmethod
     def create(cls, dataset: DatasetConfig | None = None, kind: str = ModelConfig.kind, seed: int = _DEFAULT["seed"],

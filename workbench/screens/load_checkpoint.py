@@ -3,6 +3,8 @@ verified, which reads its weights)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on, work
@@ -13,7 +15,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from core.train.checkpoint import CheckpointInfo, default_models_dir, list_checkpoints
+from workbench.model_source import short_reason
 from workbench.styles import SCREENS_CSS
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 class LoadCheckpointScreen(ModalScreen[str | None]):
@@ -45,15 +52,32 @@ class LoadCheckpointScreen(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _read(self) -> None:
-        infos = list_checkpoints()
-        self.app.call_from_thread(self._show, infos)
+        """List the checkpoints in a thread. A broken one is listed with its reason (``list_checkpoints``
+        never raises for one); should the listing itself fail, the dialog says why instead of staying on
+        "Reading checkpoints…"."""
+        try:
+            infos = list_checkpoints()
+        except Exception as exc:
+            self._post(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        self._post(self._show, infos)
+
+    def _post(self, callback: Callable[..., None], *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the app is closing: nobody to show it to
+            self.app.call_from_thread(callback, *args)
+
+    def _failed(self, reason: str) -> None:
+        status = self.query_one("#load-status", Static)
+        status.update(f"✗ cannot read the models folder: {reason.splitlines()[0] if reason else 'unknown error'}")
+        status.set_classes("error")
 
     def _show(self, infos: list[CheckpointInfo]) -> None:
         self.infos = infos
         table = self.query_one(DataTable)
         for info in infos:
             if info.error:
-                table.add_row(info.name, "—", "", "", f"unreadable: {info.error}"[:60], "", "", key=info.name)
+                table.add_row(info.name, "—", "", "", shorten(f"unreadable: {short_reason(info)}", 80), "", "",
+                              key=info.name)
                 continue
             acc = info.metrics.get("test_accuracy")
             table.add_row(info.name, info.kind, f"{info.step:,}", f"{acc:.2%}" if isinstance(acc, int | float) else "–",

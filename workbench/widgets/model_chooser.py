@@ -55,9 +55,12 @@ class ModelChooser(Select[str]):
     def reload(self) -> None:
         """Re-read the checkpoint list (in a thread)."""
         try:
-            infos = list_checkpoints(self.root)
-        except OSError:
+            infos = list_checkpoints(self.root)  # a broken checkpoint is listed with its reason, not raised
+        except Exception as exc:  # the listing itself failed: offer the live run, and say why
             infos = []
+            with contextlib.suppress(RuntimeError):
+                self.app.call_from_thread(self.app.notify, f"cannot list the saved models: {type(exc).__name__}: "
+                                          f"{exc}", severity="error")
         with contextlib.suppress(RuntimeError):  # the app is closing
             self.app.call_from_thread(self._set_infos, infos)
 

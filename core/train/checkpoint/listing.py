@@ -39,13 +39,28 @@ def list_checkpoints(root: str | os.PathLike[str] | None = None) -> list[Checkpo
 
 
 def _list_folder(base: Path, shipped: bool) -> list[CheckpointInfo]:
+    """One entry per checkpoint directory of ``base``; one that cannot be read (whatever it holds: a
+    FIFO, a symlink out of the folder, a crafted config) is listed with its reason, never raised, so
+    it can neither hide the others nor stop the listing."""
+    try:
+        found = entries(base)
+    except OSError as exc:  # the folder itself cannot be listed: say so, as one unreadable entry
+        return [_broken(base.name or str(base), base, f"{base}: cannot list the folder ({exc.strerror or exc})",
+                        shipped)]
     out = []
-    for entry in entries(base):
+    for entry in found:
         try:
             ck = read_checkpoint(entry.name, base)
+            info = CheckpointInfo(ck.name, ck.path, ck.config.model.kind, ck.task_description,
+                                  int(ck.state.get("step", 0)), ck.metrics, ck.saved_at, None, shipped)
         except CheckpointError as exc:
-            out.append(CheckpointInfo(entry.name, entry, "?", "?", 0, {}, "", str(exc), shipped))
-            continue
-        out.append(CheckpointInfo(ck.name, ck.path, ck.config.model.kind, ck.task_description,
-                                  int(ck.state.get("step", 0)), ck.metrics, ck.saved_at, None, shipped))
+            info = _broken(entry.name, entry, str(exc), shipped)
+        except Exception as exc:  # read_checkpoint turns everything into CheckpointError; this is the backstop
+            info = _broken(entry.name, entry, f"{entry}: unreadable ({type(exc).__name__}: {exc})", shipped)
+        out.append(info)
     return out
+
+
+def _broken(name: str, path: Path, reason: str, shipped: bool) -> CheckpointInfo:
+    return CheckpointInfo(name, path, "?", "?", 0, {}, "", reason.splitlines()[0] if reason else "unreadable",
+                          shipped)
