@@ -7,7 +7,10 @@ task (single digits, 3 arguments, 5 operations, 10K training examples):
   3. end to end (generate the data, build the model, train, evaluate every 25 steps): wall time and
      steps until the held-out test accuracy first reaches 99%;
   4. when PyTorch is installed, the same model and batches in PyTorch eager mode, in the same process
-     with the same thread count, and the NumPy/PyTorch time ratio.
+     with the same thread count, and the NumPy/PyTorch time ratio;
+  5. fresh vs converged: steps/s of a fresh run and of a run long past convergence (gradients and optimizer
+     state near 0, partly subnormal), in alternating rounds, and their ratio (``--converged NAME`` resumes
+     a real converged checkpoint instead of the synthetic one).
 The machine is shared and noisy: NumPy and PyTorch are timed in alternating rounds and the medians
 compared, so both see the same background load.
 """
@@ -32,6 +35,7 @@ from core.optim import build_optimizer, build_schedule
 from core.optim.config import OptimizerConfig
 from core.process import tune_for_training
 from core.threads import blas_threads, set_blas_threads
+from core.train.checkpoint import read_checkpoint
 from core.train.run import Run, RunConfig
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
@@ -209,9 +213,60 @@ def bench_session_overhead(steps: int = 600, rounds: int = 3) -> None:
           f"(overhead {100 * (se - lo) / lo:+.1f}%)", flush=True)
 
 
+def _subnormal_percent(x: np.ndarray) -> float:
+    return 100.0 * np.count_nonzero((x != 0) & (np.abs(x) < np.finfo(x.dtype).tiny)) / x.size
+
+
+def saturated_run() -> Run:
+    """A run in the regime of one trained far past convergence, made in no time from the shipped
+    ``encoder-digits``: its output layer ×16 (in a real 80K-step run it grew ~12×), so the wrong answers'
+    probabilities underflow and 0.1–7% of the gradient entries are subnormal (that run: 0.03–0.7%). What it
+    lacks is the long decay of the optimizer state: the real run's Adam m also held 1.1% subnormals, stuck
+    there (see ``core/optim/base.py``); ``--converged NAME`` times such a checkpoint."""
+    run, _ = read_checkpoint("encoder-digits").build_run()
+    for name in ("head.w", "head.b"):
+        run.model.params[name].value[...] *= 16
+    return run
+
+
+def bench_converged(runs: dict[str, Run], steps: int, rounds: int) -> None:
+    """Steps/s of a fresh run (same config) against each of ``runs``, timed step by step in alternating
+    rounds (the order reversed every other round) so all see the same background load: the median and
+    interquartile range of wall-clock steps/s, and the median CPU time of a step (``process_time``: what the
+    step itself costs, unaffected by other processes taking the cores — with one BLAS thread, as ``main``
+    runs it, since idle BLAS threads spin and would count too), each as a ratio to the fresh run's; then
+    the share of subnormal floats each run ended with."""
+    first = next(iter(runs.values()))
+    all_runs = {"fresh": Run(first.config), **runs}
+    wall: dict[str, list[float]] = {label: [] for label in all_runs}
+    cpu: dict[str, list[float]] = {label: [] for label in all_runs}
+    for run in all_runs.values():  # warm-up
+        for _ in range(10):
+            run.train_step()
+    for r in range(rounds):
+        for label in list(all_runs) if r % 2 == 0 else list(all_runs)[::-1]:
+            run = all_runs[label]
+            for _ in range(steps):
+                t0, c0 = time.perf_counter(), time.process_time()
+                run.train_step()
+                wall[label].append(time.perf_counter() - t0)
+                cpu[label].append(time.process_time() - c0)
+    fresh_rate, fresh_cpu = 1.0 / float(np.median(wall["fresh"])), float(np.median(cpu["fresh"]))
+    for label, run in all_runs.items():
+        rate, cpu_s = 1.0 / np.array(wall[label]), float(np.median(cpu[label]))
+        state = ", ".join(f"{k} {_subnormal_percent(v):.1f}%" for k, v in run.trainer.optimizer.state.items())
+        iqr = f"{np.percentile(rate, 25):.0f}–{np.percentile(rate, 75):.0f}"
+        grad = _subnormal_percent(run.model.params.grad)
+        print(f"converged   {label} (step {run.step}): {np.median(rate):4.0f} steps/s (IQR {iqr}) = "
+              f"{np.median(rate) / fresh_rate:.2f}× fresh | CPU {1e3 * cpu_s:.2f} ms/step = {cpu_s / fresh_cpu:.2f}× "
+              f"fresh | subnormal: gradient {grad:.1f}%, {state}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--converged", metavar="NAME", help="a converged checkpoint to time against a fresh run "
+                        "(default: a synthetic one, see saturated_run)")
     args = parser.parse_args(argv)
     rounds, steps = (1, 30) if args.quick else (4, 100)
     tune_for_training(blas_threads())  # what the CLI and the app do: keep freed memory, BLAS threads as set
@@ -230,6 +285,10 @@ def main(argv: list[str] | None = None) -> None:
     bench_inference(test)
     bench_session_overhead(steps=200 if args.quick else 600, rounds=2 if args.quick else 6)
     bench_time_to_accuracy(seeds=(0,) if args.quick else (0, 1, 2))
+    converged = read_checkpoint(args.converged).build_run()[0] if args.converged else saturated_run()
+    set_blas_threads(1)  # the training default; and with one thread, CPU time is the step's own work
+    bench_converged({"converged": converged}, steps=50 if args.quick else 200, rounds=2 if args.quick else 6)
+    set_blas_threads(default_threads)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,17 @@
     m̂ = m/(1−β₁ᵗ),  v̂ = v/(1−β₂ᵗ),   w ← w − η·m̂/(√v̂ + ε)
 Adam adds weight decay to the gradient (L2: g ← g + λw); AdamW decays the weights directly
 (w ← w − ηλw), which does not get rescaled by √v̂. Decay skips biases and LayerNorm (``decay_mask``).
+
+Flushing negligible state to 0 (``Optimizer.flush_state``, every 32 steps). The step of one entry is
+    u = η·c₂/(1−β₁ᵗ) · m/(√v + ε·c₂),   c₂ = √(1−β₂ᵗ) ≥ √(1−β₂)
+* m, limit 1e-30: an entry with |m| < 1e-30 has |u| ≤ η·|m|/((1−β₁ᵗ)·ε) < η·1e-30/((1−β₁)·ε) — 1e-24 with the
+  defaults (η 1e-3, β₁ 0.9, ε 1e-8), 1e-17 at the options' extremes (η 10, β₁ 0.9999). That is below half
+  a float32 ulp of any weight with |w| > 3.4e-17 (3.4e-10 at the extremes), so w − u rounds to w with or
+  without the flush: those weights are bit-identical, and smaller ones move by less than the bound.
+  What the value would add to later steps is β₁ᵏ times smaller still.
+* v, limit 1e-37: √v < 3.2e-19, below half an ulp of ε·c₂ ≥ 3.2e-11 (ε ≥ 1e-8, any β₂ ≤ 0.99999), so
+  √v + ε·c₂ rounds to ε·c₂ either way: the update is bit-identical, and later values of v differ by
+  less than 1e-37. (For ε < 1e-8 the denominator changes by at most 3.2e-19.)
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from core.optim.base import Optimizer
 
 class Adam(Optimizer):
     state_names = ("m", "v")
+    flush_below = (("m", 1e-30), ("v", 1e-37))  # why these are exact: the module docstring
     decoupled = False
 
     def __init__(
