@@ -12,9 +12,11 @@ from tests.app_support import (
     static_text,
     tiny_settings,
     wait_for,
+    wait_for_screen,
 )
 from workbench.app import WorkbenchApp
 from workbench.panes.dataset import SAMPLE_ROWS
+from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
 from workbench.widgets.form import FieldRow
 
 
@@ -106,6 +108,8 @@ async def test_save_then_load_a_dataset_and_errors_are_visible(tmp_path: Path) -
         path = tmp_path / "tiny.json"
         await set_value(pilot, "#dataset-path", str(path))
         app.query_one("#dataset-save", Button).press()
+        await wait_for_screen(pilot, ConfirmDatasetSaveScreen)  # tmp_path is outside the datasets folder
+        await pilot.press("y")
         await wait_for(pilot, path.exists, what="the file")
         await wait_for(pilot, lambda: "Saved" in static_text(app, "#dataset-message"))
         # change the form, then load the file back: the form follows the file

@@ -177,19 +177,19 @@ TINY = DatasetConfig(TaskConfig(max_value=99, min_args=2, max_args=3), n_train=4
 @pytest.fixture
 def tiny_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.json"
-    save_dataset(generate_dataset(TINY), path)
+    save_dataset(generate_dataset(TINY), path, allow_outside=True)
     return path
 
 
 def test_save_load_round_trip(small: Dataset, tmp_path: Path) -> None:
     path = tmp_path / "ds.json"
-    save_dataset(small, path)
+    save_dataset(small, path, allow_outside=True)
     loaded = load_dataset(path)
     assert loaded.config == small.config
     for name in ("train", "val", "test"):
         assert loaded.split(name) == small.split(name)
     assert [p.name for p in tmp_path.iterdir()] == ["ds.json"]  # no temp file left behind
-    save_dataset(small, path)  # overwriting is fine
+    save_dataset(small, path, allow_outside=True, overwrite=True)  # overwriting a dataset file, when asked to
     assert load_dataset(path).train == small.train
 
 
@@ -205,16 +205,16 @@ def test_file_is_readable_json_one_example_per_line(tiny_file: Path) -> None:
 
 def test_empty_held_out_splits_round_trip(tmp_path: Path) -> None:
     ds = generate_dataset(DatasetConfig(n_train=5, n_val=0, n_test=0))
-    save_dataset(ds, tmp_path / "d.json")
+    save_dataset(ds, tmp_path / "d.json", allow_outside=True)
     assert load_dataset(tmp_path / "d.json").train == ds.train
 
 
 def test_save_refuses_inconsistent_dataset_and_bad_paths(small: Dataset, tmp_path: Path) -> None:
     broken = Dataset(small.config, small.train[:-1], small.val, small.test)
     with pytest.raises(DatasetError, match="n_train=2,000 but train holds 1,999"):
-        save_dataset(broken, tmp_path / "x.json")
+        save_dataset(broken, tmp_path / "x.json", allow_outside=True)
     with pytest.raises(DatasetError, match="cannot write"):
-        save_dataset(small, tmp_path / "no" / "such" / "dir.json")
+        save_dataset(small, tmp_path / "no" / "such" / "dir.json", allow_outside=True)
 
 
 def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
@@ -338,7 +338,7 @@ def test_hand_written_file_with_lenient_spelling_loads(tmp_path: Path) -> None:
 
 def test_a_dataset_file_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
-    save_dataset(generate_dataset(TINY), path)
+    save_dataset(generate_dataset(TINY), path, allow_outside=True)
     text = path.read_text()
     doctored = text.replace('"format":', '"version": 1, "format":', 1)
     assert doctored != text

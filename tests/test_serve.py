@@ -7,10 +7,19 @@ browser tab of the user — or like another site's page, or a DNS-rebinding atta
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from workbench.serve import TOKEN_COOKIE, Guard
+from workbench.serve import TOKEN_COOKIE, Guard, guarded_server, served_command
+from workbench.served import SERVED_ENV
 
 
 async def _client(guard: Guard) -> TestClient:  # type: ignore[type-arg]
@@ -96,3 +105,57 @@ def test_the_guard_knows_the_served_hosts_and_origins() -> None:
     assert g.url("http://localhost:8000") == f"http://localhost:8000/?token={g.token}"
     lan = Guard.for_server("192.168.1.5", 8080)
     assert lan.hosts == frozenset({"192.168.1.5:8080"})
+
+
+# -- the real textual-serve page, as ``workbench serve`` serves it --------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_HOST_URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9.\[\]:-]+)""")
+_XMLNS = re.compile(r"""xmlns(?::\w+)?=["'][^"']*["']""")  # a namespace name, never fetched
+_LOCAL_REF = re.compile(r"""(?:href|src)=["']([^"']+)["']|url\(["']?([^"')]+)["']?\)""")
+
+
+def _hosts(text: str) -> set[str]:
+    text = re.sub(r"/\*.*?\*/", "", _XMLNS.sub("", text), flags=re.DOTALL)  # CSS comments are not fetched
+    return {m.group(1).lower() for m in _HOST_URL.finditer(text)}
+
+
+async def test_the_served_page_fetches_nothing_from_other_hosts() -> None:
+    port = _free_port()
+    guard = Guard.for_server("127.0.0.1", port, token="s3cret-token")
+    server = guarded_server("true", "127.0.0.1", port, "llmlearn workbench", None, guard)
+    client = TestClient(TestServer(await server._make_app(), host="127.0.0.1", port=port))
+    await client.start_server()
+    try:
+        me = f"127.0.0.1:{port}"
+        r = await client.get("/?token=s3cret-token", headers={"Host": me})
+        page = await r.text()
+        assert r.status == 200 and "textual-terminal" in page  # textual-serve's own page, rendered
+        assert "fonts.googleapis.com" not in page and "Roboto Mono" in page
+        assert _hosts(page) == {me}, _hosts(page)
+        refs = {a or b for a, b in _LOCAL_REF.findall(_XMLNS.sub("", page))} - {""}
+        assert any(ref.endswith(".ttf") for ref in refs) and any(ref.endswith(".js") for ref in refs)
+        for ref in sorted(refs):  # every file the page names is served here, and names no other host itself
+            r = await client.get(urlsplit(ref).path, headers={"Host": me})
+            assert r.status == 200, ref
+            if ref.endswith((".css", ".js")):
+                assert _hosts(await r.text()) <= {me}, ref
+    finally:
+        await client.close()
+
+
+def test_the_served_app_knows_it_is_served() -> None:
+    if os.name == "nt":
+        assert served_command("python -m workbench app") == "python -m workbench app"
+        return
+    command = served_command("/usr/bin/python3 -m workbench app")
+    assert command.startswith(f"{SERVED_ENV}=1 ")
+    out = subprocess.run(served_command(f"{shlex.quote(sys.executable)} -c "
+                                        "'from workbench.served import is_served; print(is_served())'"),
+                         shell=True, capture_output=True, text=True, check=True, env={**os.environ, SERVED_ENV: ""})
+    assert out.stdout.strip() == "True"

@@ -13,19 +13,34 @@ request passes ``guard`` first:
   that other sites' requests never carry.
 
 Static files (the page's JavaScript and CSS, shipped with textual-serve) need no token: they hold no data.
+
+Two more things keep the served app from reaching further than the user's own terminal would:
+
+* **Nothing from the internet.** textual-serve's page loads its font from Google Fonts (telling Google
+  who opens the workbench, and failing offline); ``local_page`` serves the same page with that link
+  replaced by ``@font-face`` rules for the Roboto Mono files textual-serve already ships in
+  ``/static/fonts``, so every URL the page uses is the server's own.
+* **The app knows it is served.** Its command runs with ``LLMLEARN_SERVED=1`` (``workbench.served``),
+  so it refuses to write outside the user's data folders instead of asking whoever is typing.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from textual_serve.server import Server
+
+from workbench.served import SERVED_ENV
 
 TOKEN_COOKIE = "llmlearn_token"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -96,18 +111,45 @@ class Guard:
         return guard
 
 
+PAGE = "app_index.html"  # textual-serve's page template, by the name its handler renders
+_REMOTE_TAG = re.compile(r"""<link\b[^>]*\bhref=["']?(?:https?:)?//[^>]*>"""
+                         r"""|<script\b[^>]*\bsrc=["']?(?:https?:)?//[^>]*>\s*</script>""", re.IGNORECASE)
+_REMOTE_IMPORT = re.compile(r"""@import\s+(?:url\()?["']?(?:https?:)?//[^;]*;""", re.IGNORECASE)
+_FONT_FILES = (("RobotoMono-VariableFont_wght.ttf", "normal"), ("RobotoMono-Italic-VariableFont_wght.ttf", "italic"))
+
+
+def local_page(template: str) -> str:
+    """textual-serve's page template without anything fetched from another host: remote stylesheets,
+    scripts and ``@import`` dropped, the Roboto Mono it asked Google for declared from ``/static/fonts``."""
+    faces = "\n".join(
+        f'@font-face {{ font-family: "Roboto Mono"; font-style: {style}; font-weight: 100 700; '
+        f'src: url("{{{{ config.static.url }}}}fonts/{name}") format("truetype"); }}'
+        for name, style in _FONT_FILES)
+    page = _REMOTE_IMPORT.sub("", _REMOTE_TAG.sub("", template))
+    return page.replace("<head>", f"<head>\n    <style>\n{faces}\n    </style>", 1)
+
+
+def served_command(command: str) -> str:
+    """``command`` run with ``LLMLEARN_SERVED=1`` (textual-serve runs it with the shell; Windows' shell
+    has no ``VAR=value cmd``, and there the web driver textual-serve selects marks the app as served)."""
+    return command if os.name == "nt" else f"{SERVED_ENV}=1 {command}"
+
+
 def guarded_server(command: str, host: str, port: int, title: str, public_url: str | None,
                    guard: Guard) -> Server:
-    """A textual-serve ``Server`` whose every request passes ``guard`` first."""
+    """A textual-serve ``Server`` whose every request passes ``guard`` first, whose page fetches
+    nothing from other hosts, and whose app processes know they are served."""
 
     class GuardedServer(Server):
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             app.middlewares.append(guard.middleware())
+            shipped = (self.templates_path / PAGE).read_text(encoding="utf-8")
+            aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({PAGE: local_page(shipped)}))
             return app
 
         async def on_startup(self, app: web.Application) -> None:
             await super().on_startup(app)
             self.console.print(f"Open {guard.url(self.public_url)}  (the token is required; keep it private)")
 
-    return GuardedServer(command, host=host, port=port, title=title, public_url=public_url)
+    return GuardedServer(served_command(command), host=host, port=port, title=title, public_url=public_url)

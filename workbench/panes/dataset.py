@@ -3,12 +3,18 @@
 The dataset shown here is the one the next training run uses (``app.dataset``). Generation and file I/O
 run in thread workers so the UI stays live for million-example sets; the generator's progress callback
 only stores numbers that a UI timer turns into the ProgressBar (it never touches a widget).
+
+Saving asks first (``ConfirmDatasetSaveScreen``) when the resolved path is outside the datasets folder
+or a dataset file is already there; a path that is never written (a folder, FIFO, device, symlink, a
+file that is not a dataset file) is refused with the reason. In a served app (``workbench.served``) a
+path outside the datasets folder is refused without asking: whoever types may not be the user.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -27,9 +33,18 @@ from core.data.dataset import (
     DatasetConfig,
     generate_dataset,
 )
-from core.data.dataset_file import dataset_path, load_dataset, save_dataset
+from core.data.dataset_file import (
+    SaveTarget,
+    check_save_target,
+    dataset_path,
+    default_datasets_dir,
+    load_dataset,
+    save_dataset,
+)
 from core.data.operations import OPERATIONS
 from core.errors import LLMLearnError
+from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
+from workbench.served import is_served
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
 from workbench.widgets.form import FieldRow, field_for_message, read_fields
 
@@ -37,6 +52,15 @@ SAMPLE_ROWS = 12
 BAR_WIDTH = 18
 
 OPS_KEY = "operations"
+
+
+def _shown(path: str) -> Path:
+    """``path`` as the file it names: in the datasets folder when relative, ``..`` and symlinks resolved."""
+    p = dataset_path(path)
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop; show it as typed
+        return p
 
 
 class _CancelledError(Exception):
@@ -99,6 +123,7 @@ class DatasetPane(Container):
         self._progress_timer: Timer | None = None
         self._rows: list[FieldRow] = []
         self._validate_pending = False
+        self.served = is_served()  # read once: the environment of a served app does not change
 
     # -- layout ---------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -122,7 +147,8 @@ class DatasetPane(Container):
                                  tooltip="Generate the dataset (ctrl+g)")
                 yield ProgressBar(total=1, id="gen-progress", show_eta=False)
                 yield Static("File", classes="section-title")
-                yield Input(placeholder="path, e.g. data/max-task.json", id="dataset-path", compact=True)
+                yield Input(placeholder="path, e.g. data/max-task.json", id="dataset-path", compact=True,
+                            tooltip=f"A relative path is inside your datasets folder {default_datasets_dir()}")
                 with Horizontal(classes="button-row"):
                     yield Button("Save", id="dataset-save", compact=True)
                     yield Button("Load", id="dataset-load", compact=True)
@@ -335,27 +361,54 @@ class DatasetPane(Container):
         return path
 
     def save(self) -> None:
-        if self.dataset is None:
+        """Save to the path in the field: at once inside the datasets folder, after a yes outside it or
+        over an existing dataset file, never over anything else (nor outside at all when served)."""
+        dataset = self.dataset
+        if dataset is None:
             self.show_message("Nothing to save: generate or load a dataset first.", error=True)
             return
         path = self._path()
-        if path:
-            self.show_message(f"Saving to {path}…")
-            self._save(self.dataset, path)
+        if not path:
+            return
+        try:  # lstat and at most 64 KiB of an existing file, never blocking: fine on the UI thread
+            target = check_save_target(path)
+        except LLMLearnError as exc:
+            self.show_message(str(exc), error=True)
+            return
+        if not target.inside and self.served:
+            self.show_message(f"{target.path} is outside your datasets folder {target.folder}; a served "
+                              "workbench saves only there.", error=True)
+            return
+        if target.inside and not target.exists:
+            self._start_save(dataset, target)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start_save(dataset, target)
+            else:
+                self.show_message(f"Not saved: {target.path} left as it was.")
+
+        self.app.push_screen(ConfirmDatasetSaveScreen(target), answered)
+
+    def _start_save(self, dataset: Dataset, target: SaveTarget) -> None:
+        """Write with exactly the permissions the user gave (``save_dataset`` checks the target again)."""
+        self.show_message(f"Saving to {target.path}…")
+        self._save(dataset, target.path, target.exists, not target.inside)
 
     @work(thread=True, exclusive=True, group="dataset-file", exit_on_error=False)
-    def _save(self, dataset: Dataset, path: str) -> None:
+    def _save(self, dataset: Dataset, path: Path, overwrite: bool, allow_outside: bool) -> None:
         try:
-            save_dataset(dataset, path)
+            written = save_dataset(dataset, path, overwrite=overwrite, allow_outside=allow_outside)
         except LLMLearnError as exc:
             self.app.call_from_thread(self.show_message, str(exc), True)
             return
-        self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {dataset_path(path)}.")
+        self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {written}.")
 
     def load(self) -> None:
         path = self._path()
         if path:
-            self.show_message(f"Loading {path}…")
+            self.show_message(f"Loading {_shown(path)}…")
             self._load(path)
 
     @work(thread=True, exclusive=True, group="dataset-file", exit_on_error=False)
@@ -366,7 +419,7 @@ class DatasetPane(Container):
         except LLMLearnError as exc:
             self.app.call_from_thread(self.show_message, str(exc), True)
             return
-        self.app.call_from_thread(self.show_dataset, dataset, stats, f"Loaded {dataset_path(path)}.")
+        self.app.call_from_thread(self.show_dataset, dataset, stats, f"Loaded {_shown(path)}.")
 
     def show_message(self, message: str, error: bool = False) -> None:
         """A visible one-line status under the file controls (errors in the error colour)."""
