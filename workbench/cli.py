@@ -16,78 +16,31 @@ import argparse
 import contextlib
 import importlib.metadata
 import json
-import queue
 import shlex
-import signal
 import sys
-import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from core.errors import LLMLearnError
 from core.probe.inference import predict
-from core.process import tune_for_training
-from core.train.checkpoint import (
-    checkpoint_dir,
-    is_shipped,
-    list_checkpoints,
-    read_checkpoint,
-    save_checkpoint,
-    shipped_models_dir,
-    user_models_dir,
-)
-from core.train.events import Cause, DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
-from core.train.history import MetricHistory
-from core.train.options import GROUPS, OPTIONS, build_run_config, default_checkpoint_name
+from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir, user_models_dir
 from core.train.report import build_report
-from core.train.run import Run
-from core.train.run_until import RunUntil
-from core.train.session import TrainingSession
-from core.validation import Option
-from workbench.train_progress import Progress
+from workbench.cli_trace import add_parser as add_trace_parser
+from workbench.cli_trace import cmd_trace
+from workbench.cli_train import CLIError, add_train_parser, cmd_train, given_options
+
+__all__ = ["CLIError", "cmd_train", "given_options", "main"]  # cmd_train lives in workbench.cli_train
 
 EXIT_USAGE = 2
-MAX_THREADS = 256  # BLAS threads; far more than any machine this runs on has cores
-
-
-class CLIError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
 
 
 # -- argument parsing --------------------------------------------------------------------------------
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default unless it is None/False (nothing to show) or already in its help."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Train a tiny transformer from scratch in NumPy.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model (headless) and save it to your models folder",
-                       formatter_class=_HelpFormatter)
-    groups = {"task": t.add_argument_group("task"), "dataset": t.add_argument_group("data"),
-              "model": t.add_argument_group("model"), "optimizer": t.add_argument_group("optimization"),
-              "run": t.add_argument_group("run")}
-    for group, options in GROUPS.items():
-        for o in options:
-            _add_option(groups[group], o)
-    groups["run"].add_argument("--until-val-acc", type=float, default=None, metavar="X",
-                               help="stop early once validation accuracy reaches this (0–1)")
-    g = t.add_argument_group("saving")
-    g.add_argument("--out", metavar="NAME", help="checkpoint name in your models folder (default: from the task)")
-    g.add_argument("--resume", metavar="NAME",
-                   help="continue a saved run where it stopped, with its own settings; with --epochs N, train "
-                        "it up to N epochs in total (N must be more than the epochs it has done; a cosine "
-                        "schedule is stretched to the new length)")
-    t.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="BLAS threads for NumPy; 1 stays fast when other work shares the cores (see core/threads.py)")
-    t.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    add_train_parser(sub)
 
     e = sub.add_parser("eval", help="evaluate a saved model")
     e.add_argument("name")
@@ -104,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list your saved models and the shipped ones")
     m.add_argument("--json", action="store_true")
 
+    add_trace_parser(sub)
+
     ap = sub.add_parser("app", help="open the interactive workbench (the default)")
     ap.add_argument("--no-mouse", action="store_true",
                     help="do not capture the mouse (the terminal keeps its own selection; everything has a key)")
@@ -115,149 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--public-url", default=None, help="URL the browser uses, when behind a proxy or tunnel")
     return p
-
-
-def _add_option(group: argparse._ArgumentGroup, o: Option) -> None:
-    """The flag of a schema option (``core.train.options``): its label's words, older names as aliases,
-    its help with the allowed values and the default. The default is applied by ``build_run_config``,
-    not by argparse, so that the namespace holds only what the user typed (see ``given_options``)."""
-    kwargs: dict[str, Any] = {"dest": o.name, "default": argparse.SUPPRESS}
-    if o.kind == "names":
-        kwargs.update(type=_names, metavar=",".join(o.choices[:2]) + ",…")
-    elif o.kind == "choice":
-        kwargs.update(choices=o.choices, type=type(o.choices[0]))
-    else:
-        kwargs.update(type=int if o.kind == "int" else float, metavar="N" if o.kind == "int" else "X")
-    allowed = "" if o.kind in ("choice", "names") else f"; {o.describe()}"
-    text = f"{o.help}{allowed} (default: {o.format(o.default)})"
-    group.add_argument(o.flag, *o.aliases, help=text.replace("%", "%%"), **kwargs)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-# -- train -------------------------------------------------------------------------------------------
-def given_options(a: argparse.Namespace) -> dict[str, Any]:
-    """The schema options the user typed on the command line (the rest take their defaults)."""
-    return {name: value for name, value in vars(a).items() if name in OPTIONS}
-
-
-def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Train a new run from the options given (the rest at their defaults), or continue a saved one.
-
-    ``--resume NAME`` continues the saved run exactly where it stopped, with its own settings (other
-    options are ignored, with a warning), and trains until its epochs are done; a finished run has
-    nothing left and is saved as it is. ``--resume NAME --epochs N`` trains it up to N epochs *in total*
-    — what the same run started with ``--epochs N`` would have trained — so N must be more than the
-    epochs it has completed (an error otherwise). The schedule follows the new length (``Run.set_epochs``):
-    a cosine schedule's ``total_steps`` becomes steps per epoch × N, so the decay now ends at the new last
-    step; constant and step schedules are unchanged. The checkpoint is saved with the new epoch count.
-    """
-    warnings: list[str] = []
-    checkpoint_dir(a.out or a.resume or "x")  # refuse a bad name before spending time
-    if not 1 <= a.threads <= MAX_THREADS:
-        raise CLIError(f"--threads must be between 1 and {MAX_THREADS}, got {a.threads}")
-    if a.until_val_acc is not None and not 0.0 <= a.until_val_acc <= 1.0:
-        raise CLIError("--until-val-acc is a validation accuracy between 0 and 1 (0.99 = 99%), "
-                       f"got {a.until_val_acc:g}")
-    tune_for_training(a.threads)
-    given = given_options(a)
-    if a.resume:
-        epochs = given.pop("epochs", None)
-        ck = read_checkpoint(a.resume)
-        done, planned = int(ck.state.get("epoch", 0)), ck.config.epochs
-        if epochs is not None and epochs <= done:
-            raise CLIError(f"{a.resume} has already trained {done} epoch{'s' if done != 1 else ''}: --epochs is "
-                           f"the total to train up to, so give more than {done} (e.g. --epochs {done + planned})")
-        if given:
-            flags = ", ".join(OPTIONS[n].flag for n in given)
-            warnings.append(f"ignored with --resume: {flags} (a resumed run keeps its own settings; only --epochs "
-                            "changes, the total number of epochs it trains up to)")
-        run, build_warnings = ck.build_run()
-        warnings += build_warnings
-        if epochs is not None and epochs != planned:
-            run.set_epochs(epochs)
-            err.write(f"{a.resume}: {done} of {planned} epochs done; training up to {epochs} epochs in total\n")
-        elif run.finished:
-            err.write(f"{a.resume} has finished its {planned} epochs: nothing left to train (--epochs N, with N "
-                      f"more than {planned}, trains it further)\n")
-        name = a.out or a.resume
-        history = ck.history
-    else:
-        config = build_run_config(given)
-        err.write(f"generating {config.dataset.task.describe()}: {config.dataset.n_train:,} training examples…\n")
-        run = Run(config)
-        name = a.out or default_checkpoint_name(config)
-        history = []
-    if is_shipped(name):
-        raise CLIError(f"{name!r} is a model shipped with the workbench and is never overwritten: "
-                       "choose another name with --out NAME")
-    for w in warnings:
-        err.write(f"warning: {w}\n")
-    session = TrainingSession(run)
-    if history:
-        session.history = MetricHistory.from_records(history)
-    if a.until_val_acc is not None:
-        session.run_until(RunUntil(val_accuracy=a.until_val_acc))
-    progress = Progress(run.total_steps, err)
-    err.write(f"model: {run.config.model.kind}, {run.model.num_parameters:,} parameters; "
-              f"{run.total_steps - run.step:,} steps to go\n")
-    interrupted = False
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
-        session.pause()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    t0 = time.monotonic()
-    last_state, last_reason, error = "idle", "", None
-    session.start_thread()
-    session.start()
-    last_step: StepEvent | None = None
-    try:
-        while True:
-            try:
-                e = session.events.get(timeout=0.2)
-            except queue.Empty:
-                if not session.alive:
-                    break
-                continue
-            if isinstance(e, StepEvent):
-                last_step = e
-                progress.update(e)
-            elif isinstance(e, EvalEvent):
-                progress.val = e.accuracy
-            elif isinstance(e, DivergenceEvent | ErrorEvent):
-                error = e.message
-            elif isinstance(e, StateEvent):
-                last_state, last_reason = e.state, e.reason
-                if e.state in ("paused", "finished", "stopped") and e.cause is not Cause.OPENED:
-                    break
-    finally:
-        if last_step is not None:
-            progress.update(last_step, force=True)
-        progress.close()
-        session.close()
-        signal.signal(signal.SIGINT, old)
-    elapsed = time.monotonic() - t0
-    if error and not interrupted:
-        err.write(f"training stopped: {error}\n")
-    test = run.evaluate("test")
-    val = run.evaluate("val")
-    metrics = {"val_accuracy": val.accuracy if val else None, "test_accuracy": test.accuracy if test else None,
-               "steps": run.step, "train_seconds": round(elapsed, 2)}
-    path = save_checkpoint(run, name, history=session.history.to_records(), metrics=metrics)
-    summary = {"name": name, "path": str(path), "state": last_state, "reason": last_reason, **metrics,
-               "interrupted": interrupted, "error": error}
-    if a.json:
-        out.write(json.dumps(summary) + "\n")
-    else:
-        acc = f"test accuracy {test.accuracy:.2%}" if test else "no test split"
-        why = " (interrupted: saved where it stopped)" if interrupted else ""
-        out.write(f"{name}: {acc} after {run.step:,} steps in {elapsed:.1f} s{why} → {path}\n")
-    return 1 if error and not interrupted else 0
 
 
 # -- eval / predict / models ---------------------------------------------------------------------------
@@ -422,6 +234,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             return cmd_eval(a, out, err)
         if a.command == "predict":
             return cmd_predict(a, out, err, inp)
+        if a.command == "trace":
+            return cmd_trace(a, out, err)
         return cmd_models(a, out)
     except (CLIError, LLMLearnError) as exc:
         err.write(f"error: {exc}\n")

@@ -49,6 +49,7 @@ from core.train.options import default_checkpoint_name
 from core.train.run import Run, RunConfig
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
+from workbench.checkpoint_saver import CheckpointSaver, ReplaceCheckpoint
 from workbench.messages import (
     CheckpointSaved,
     DatasetAdopted,
@@ -101,6 +102,7 @@ class SessionController:
         self._generation = 0  # bumped by each build/load: a late result of an older one is dropped
         self._pending: list[Then] = []  # commands given while the run was being built
         self._after_save: Callable[[], object] | None = None
+        self.saver = CheckpointSaver(app)
         self._timer: Any = None
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -240,6 +242,7 @@ class SessionController:
         self.session = session
         self.saved_step = run.step
         self.checkpoint_name = ready.checkpoint
+        self.saver.new_session(ready.checkpoint)
         self.last_step_event, self.last_eval, self.last_error = None, None, ""
         self._rate.clear()
         self.tokens_per_s = None
@@ -342,9 +345,10 @@ class SessionController:
             self.app.set_timer(delay, self.poll)
 
     # -- saving ----------------------------------------------------------------------------------------------
-    def save(self, name: str, then: Callable[[], object] | None = None) -> bool:
+    def save(self, name: str, then: Callable[[], object] | None = None, force: bool = False) -> bool:
         """Save the current run as ``name``: on the training thread between steps when it is alive, else
-        in a thread worker. ``then`` runs on the UI thread once the save succeeded."""
+        in a thread worker. ``then`` runs on the UI thread once the save succeeded. Unless ``force``, a
+        save over a better checkpoint (or of a diverged run over any) asks first (``checkpoint_saver``)."""
         s = self.session
         if s is None:
             return False
@@ -353,25 +357,7 @@ class SessionController:
                                                    "choose another name"))
             return False
         self._after_save = then
-        app = self.app
-
-        def save(run: Run) -> None:
-            try:
-                val, test = run.evaluate("val"), run.evaluate("test")
-                metrics = {"val_accuracy": val.accuracy if val else None,
-                           "test_accuracy": test.accuracy if test else None, "steps": run.step}
-                path = checkpoints.save_checkpoint(run, name, history=s.history.to_records(), metrics=metrics)
-            except Exception as exc:  # a full disk, a bad name, anything: the run is kept, the user told
-                app.post_message(SaveFailed(name, describe_failure(exc)))
-                return
-            app.post_message(CheckpointSaved(name, run.step, str(path)))
-
-        if s.alive:
-            s.request(save)
-        else:
-            run = s.run  # the worker has exited: nobody else touches the run
-            self.app.run_worker(lambda: save(run), thread=True, group="save", exit_on_error=False,
-                                name="save checkpoint")
+        self.saver.save(s, name, force)
         return True
 
     def saved(self, message: CheckpointSaved) -> None:
@@ -383,8 +369,24 @@ class SessionController:
         if then is not None:
             then()
 
-    def save_failed(self) -> None:
-        self._after_save = None
+    def save_failed(self, message: SaveFailed | None = None) -> bool:
+        """A save was not made. True when it only waits for the user: the checkpoint at its name is
+        better than the run, so the confirm screen asks (replace / save as a sibling / do not save)."""
+        then = self._after_save
+        if not isinstance(message, ReplaceCheckpoint):
+            self._after_save = None
+            return False
+
+        def answer(choice: str | None) -> None:
+            if choice is None:
+                self._after_save = None
+                self.app.post_message(Notice(f"Not saved: {message.name} is kept.", timeout=3))
+            else:
+                replace = choice == "replace"
+                self.save(message.name if replace else message.alternative, then, force=replace)
+
+        self.saver.ask(message, answer)
+        return True
 
     # -- events → messages -------------------------------------------------------------------------------
     def _set_state(self, state: str, reason: str, cause: Cause | None = None) -> None:
@@ -426,7 +428,7 @@ class SessionController:
             elif isinstance(e, CheckpointEvent):
                 self.app.post_message(CheckpointSaved(e.name, e.step, e.path))
             elif isinstance(e, DivergenceEvent):
-                self.last_error = e.message
+                self.last_error = self.saver.divergence = e.message
                 self.app.post_message(Notice(e.message, "Training diverged", "error", 10))
             elif isinstance(e, ErrorEvent):
                 self.last_error = e.message

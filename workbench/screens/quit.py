@@ -32,7 +32,8 @@ class QuitScreen(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog"):
             yield Static("Quit the workbench?", classes="dialog-title")
-            yield Static(f"{self.message}\nSave & quit saves it as checkpoint [b]{self.checkpoint}[/b].",
+            yield Static(f"{self.message}\nSave & quit saves it as checkpoint [b]{self.checkpoint}[/b] (asking "
+                         "first if that checkpoint is better than this run).",
                          id="quit-message")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save & quit", id="quit-save", variant="primary")

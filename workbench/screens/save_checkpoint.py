@@ -56,7 +56,9 @@ class SaveCheckpointScreen(ModalScreen[str | None]):
             self.query_one("#save-ok", Button).disabled = True
             return False
         exists = path.exists()
-        status.update(f"{'overwrites' if exists else 'new'}: {path}")
+        # Whether the run is worse than what it replaces is decided on save (it needs an evaluation): if
+        # so, a confirm screen asks before anything is replaced.
+        status.update(f"replaces (asks first if that one is better): {path}" if exists else f"new: {path}")
         status.set_classes("warning" if exists else "ok")
         self.query_one("#save-ok", Button).disabled = False
         return True
