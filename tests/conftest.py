@@ -29,3 +29,12 @@ def models_dir(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     d = tmp_path / "saved_models"
     monkeypatch.setenv("LLMLEARN_MODELS", str(d))
     return d
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_data(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """No test writes to the real per-user data folder (lesson progress, datasets, models): it is a
+    temporary folder unless a test points LLMLEARN_DATA elsewhere itself."""
+    d = tmp_path / "user-data"
+    monkeypatch.setenv("LLMLEARN_DATA", str(d))
+    return d

@@ -43,3 +43,22 @@ async def _settle(pilot: Pilot[int]) -> None:
 @pytest.mark.parametrize("pane", [p for p, _, _ in PANES])
 def test_pane_snapshot(snap_compare, pane: str, size: tuple[int, int], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(WorkbenchApp(initial_pane=pane), terminal_size=size, run_before=_settle)
+
+
+async def _open_lesson_3(pilot: Pilot[int]) -> None:
+    """Lesson 3 open, its live cells computed on the shipped encoder-digits (deterministic numbers)."""
+    await _settle(pilot)
+    pane = pilot.app.query_one("#learn-pane")
+    pane.open_lesson(2)  # type: ignore[attr-defined]
+    await pilot.pause()
+    await _settle(pilot)
+    deadline = time.monotonic() + 30
+    while not pane.idle:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the lesson's cells did not finish"
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_lesson_snapshot(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(WorkbenchApp(initial_pane="learn"), terminal_size=size, run_before=_open_lesson_3)

@@ -1,4 +1,4 @@
-"""The interactive workbench: a Textual app with Dataset, Training, Inference and Inspector panes.
+"""The interactive workbench: a Textual app with Learn, Dataset, Training, Inference and Inspector panes.
 
 ``run_app()`` is what ``workbench`` (no arguments), ``workbench app`` and ``python -m workbench`` open.
 The App owns the state: the dataset the next run uses and the ``SessionController`` that holds the
@@ -20,7 +20,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
+from textual.widgets import Header, TabbedContent, TabPane, Tabs
 
 from core.data.dataset import Dataset
 from core.errors import ConfigError
@@ -28,6 +28,8 @@ from core.optim.config import OptimizerConfig
 from core.process import tune_for_training
 from core.train.session import TrainingSession
 from workbench.commands import WorkbenchCommands
+from workbench.header_throttle import HeaderThrottle
+from workbench.learn_progress import first_visit
 from workbench.messages import (
     CheckpointSaved,
     DatasetAdopted,
@@ -43,6 +45,7 @@ from workbench.model_source import SessionModelSource
 from workbench.panes.dataset import DatasetPane
 from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole
+from workbench.panes.learn import LearnPane
 from workbench.panes.training import TrainingPane
 from workbench.screens.help import HelpScreen
 from workbench.screens.load_checkpoint import LoadCheckpointScreen
@@ -51,10 +54,15 @@ from workbench.screens.save_checkpoint import SaveCheckpointScreen
 from workbench.session_controller import SessionController, Then
 from workbench.steering import parse_pace
 from workbench.styles import STYLES
+from workbench.view_links import open_view
+from workbench.widgets.footer import WorkbenchFooter
+from workbench.widgets.live_cell import LiveCellView
 from workbench.widgets.steer_bar import SteerBar
 
-PANES: tuple[tuple[str, str, str], ...] = (("dataset", "Dataset", "f2"), ("training", "Training", "f3"),
-                                           ("inference", "Inference", "f4"), ("inspector", "Inspector", "f5"))
+PANES: tuple[tuple[str, str, str], ...] = (("learn", "Learn", "f10"), ("dataset", "Dataset", "f2"),
+                                           ("training", "Training", "f3"), ("inference", "Inference", "f4"),
+                                           ("inspector", "Inspector", "f5"))
+FOCUS_INSIDE = ("learn", "inference", "inspector")  # panes that focus a widget of their own when shown
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
 HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
 _MAIN_SCREEN_ACTIONS = {"start", "pause", "toggle_run", "step", "epoch", "stop", "save", "load", "generate",
@@ -69,7 +77,7 @@ class WorkbenchApp(App[int]):
     # Absolute, so that subclasses defined elsewhere (tests, benchmarks) find the styles too.
     CSS_PATH: ClassVar[list[str | PurePath]] = [STYLES / "app.tcss", STYLES / "dataset.tcss",
                                                 STYLES / "training.tcss", STYLES / "inference.tcss",
-                                                STYLES / "inspector.tcss"]
+                                                STYLES / "inspector.tcss", STYLES / "learn.tcss"]
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     # Textual declares these as ``ClassVar[...] | None``, which mypy reads as an instance variable.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]  # type: ignore[misc]
@@ -104,30 +112,33 @@ class WorkbenchApp(App[int]):
         self.controller = SessionController(self)
         self._quitting = False
         self._confirm_new_run = 0.0  # time of a first Start press on an unsaved run
-        self._summary = ""
-        self._summary_state = ""
-        self._summary_at = 0.0
+        self._header = HeaderThrottle(HEADER_INTERVAL)
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
+        # Probing panes read the live run only while it is not stepping, and always on copies.
+        live = SessionModelSource(self._current_session)
+        titles = {pane: f"{title} [dim]{key.upper()}[/]" for pane, title, key in PANES}
         with TabbedContent(initial=self.initial_pane, id="panes"):
-            with TabPane(f"{PANES[0][1]} [dim]F2[/]", id="dataset"):
+            with TabPane(titles["learn"], id="learn"):
+                yield LearnPane(live, self._current_session, id="learn-pane")
+            with TabPane(titles["dataset"], id="dataset"):
                 yield DatasetPane(id="dataset-pane")
-            with TabPane(f"{PANES[1][1]} [dim]F3[/]", id="training"):
+            with TabPane(titles["training"], id="training"):
                 yield TrainingPane(self.controller, id="training-pane")
-            # Probing panes read the live run only while it is not stepping, and always on copies.
-            live = SessionModelSource(self._current_session)
-            with TabPane(f"{PANES[2][1]} [dim]F4[/]", id="inference"):
+            with TabPane(titles["inference"], id="inference"):
                 yield InferencePane(live, id="inference-pane")
-            with TabPane(f"{PANES[3][1]} [dim]F5[/]", id="inspector"):
+            with TabPane(titles["inspector"], id="inspector"):
                 yield InspectorPane(live, self._current_session, id="inspector-pane")
-        yield Footer(compact=True)
+        yield WorkbenchFooter(compact=True)  # Textual's Footer leaks its keys on every focus change
 
     def on_mount(self) -> None:
         self.sub_title = self.controller.summary()
         self.training.active = self.initial_pane == "training"
         self.controller.start_polling()
+        if self.initial_pane == "learn":
+            self.call_after_refresh(self.query_one("#learn-pane", LearnPane).focus_default)
 
     def _current_session(self) -> TrainingSession | None:
         return self.controller.session
@@ -178,8 +189,8 @@ class WorkbenchApp(App[int]):
 
     @on(SaveFailed)
     def _save_failed(self, message: SaveFailed) -> None:
-        self.controller.save_failed()
-        self.notify(message.message, title=f"Cannot save {message.name}", severity="error", timeout=8)
+        if not self.controller.save_failed(message):  # True: it asks whether to replace a better checkpoint
+            self.notify(message.message, title=f"Cannot save {message.name}", severity="error", timeout=8)
 
     @on(DatasetAdopted)
     def _dataset_adopted(self, message: DatasetAdopted) -> None:
@@ -197,6 +208,11 @@ class WorkbenchApp(App[int]):
         pane = self.query_one("#inference-pane", InferencePane)
         pane.run_expression(event.text, event.model)
         self.call_after_refresh(pane.focus_default)
+
+    @on(LiveCellView.Open)
+    def _open_from_lesson(self, event: LiveCellView.Open) -> None:
+        """A live cell's button: the full view of what it shows, on the lesson's model."""
+        open_view(self, event.action, event.expression, self.query_one("#learn-pane", LearnPane).choice)
 
     @on(DatasetPane.DatasetChanged)
     def _dataset_changed(self, event: DatasetPane.DatasetChanged) -> None:
@@ -248,14 +264,8 @@ class WorkbenchApp(App[int]):
 
     def _post_summary(self) -> None:
         summary = self.controller.summary()
-        if summary == self._summary:
-            return
-        now = time.monotonic()
-        state = self.controller.state
-        if state == self._summary_state == "running" and now - self._summary_at < HEADER_INTERVAL:
-            return  # only the epoch moved: the header can wait (a tiny dataset has several epochs a second)
-        self._summary, self._summary_state, self._summary_at = summary, state, now
-        self.sub_title = summary
+        if self._header.due(summary, self.controller.state, time.monotonic()):
+            self.sub_title = summary
 
     # -- actions ----------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -269,12 +279,8 @@ class WorkbenchApp(App[int]):
         self.screen.set_focus(None)
         tabbed.active = pane
         # Focus follows the pane: an Input left focused in a hidden pane would swallow typed letters.
-        if pane == "inference":
-            self.call_after_refresh(self.query_one("#inference-pane", InferencePane).focus_default)
-        elif pane == "inspector":
-            self.call_after_refresh(self.query_one("#inspector-pane", InspectorPane).focus_default)
-        else:
-            self.call_after_refresh(self.query_one("#panes").query_one(Tabs).focus)
+        inside = getattr(self.query_one(f"#{pane}-pane"), "focus_default", None) if pane in FOCUS_INSIDE else None
+        self.call_after_refresh(inside or self.query_one("#panes").query_one(Tabs).focus)
 
     def action_show_chart(self, key: str) -> None:
         self.action_show_pane("training")
@@ -436,7 +442,7 @@ def run_app(mouse: bool = True) -> int:
     # One BLAS thread: with two, OpenBLAS's spinning worker takes the core the UI needs, and every step
     # slows down as soon as anything else runs (see core/threads.py).
     tune_for_training(1)
-    app = WorkbenchApp()
+    app = WorkbenchApp(initial_pane="learn" if first_visit() else "training")  # a newcomer starts on Learn
     try:
         result = app.run(mouse=mouse)
     finally:

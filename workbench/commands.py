@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Dataset: generate", "generate", "Generate the dataset described in the Dataset pane (ctrl+g)"),
     ("Dataset: save to file", "save_dataset", "Write the current dataset to the path in the Dataset pane"),
     ("Dataset: load from file", "load_dataset", "Read a dataset file from the path in the Dataset pane"),
+    ("Show pane: Learn", "show_pane('learn')", "Lessons that run on your model (F10)"),
     ("Show pane: Dataset", "show_pane('dataset')", "F2"),
     ("Show pane: Training", "show_pane('training')", "F3"),
     ("Show pane: Inference", "show_pane('inference')", "F4"),

@@ -103,3 +103,13 @@ class LearnProgress:
         self.finished.clear()
         self.solved.clear()
         self.save()
+
+
+def first_visit(path: Path | None = None) -> bool:
+    """Is this the first time the workbench opens for this user (no progress file yet)? The visit is
+    recorded (an empty progress file is written), so only the very first start opens on the Learn pane."""
+    progress = LearnProgress(path or progress_path())
+    if progress.path.exists():
+        return False
+    progress.save()  # a read-only data folder: every start is a "first" one, which is harmless
+    return True

@@ -1,0 +1,140 @@
+"""The Learn pane in the real app: lessons open, their live cells compute on the chosen model, exercises
+are checked against it, progress is remembered, the buttons open the matching views, and a newcomer
+starts here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList, TabbedContent
+
+from tests.app_support import isolated_models_dir, wait_for  # noqa: F401  (autouse fixture)
+from workbench.app import WorkbenchApp
+from workbench.learn_progress import LearnProgress, first_visit
+from workbench.panes.inference import InferencePane
+from workbench.panes.learn import LearnPane
+from workbench.widgets.exercise_view import ExerciseView
+from workbench.widgets.live_cell import LiveCellView
+
+
+def _pane(app: WorkbenchApp) -> LearnPane:
+    return app.query_one("#learn-pane", LearnPane)
+
+
+async def _open(pilot, pane: LearnPane, index: int) -> None:  # type: ignore[no-untyped-def]
+    pane.open_lesson(index)
+    await pilot.pause()
+    await wait_for(pilot, lambda: pane.idle and all(v.result or v.error for v in pane.query(LiveCellView)),
+                   timeout=60, what="the lesson's live cells")
+
+
+async def test_f10_shows_the_learn_pane_with_every_lesson_listed() -> None:
+    app = WorkbenchApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("f10")
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "learn"
+        pane = _pane(app)
+        options = app.query_one("#lesson-list", OptionList)
+        assert options.option_count == len(pane.lessons) >= 12
+        assert pane.choice == "ck:encoder-digits"  # no live run: the shipped model
+
+
+async def test_every_lesson_opens_and_its_cells_compute_without_an_error() -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = _pane(app)
+        for index, lesson in enumerate(pane.lessons):
+            await _open(pilot, pane, index)
+            views = list(pane.query(LiveCellView))
+            assert len(views) == len(lesson.cells) >= 1
+            errors = [(v.cell.kind, v.error) for v in views if v.error]
+            assert errors == [], f"lesson {lesson.number}: {errors}"
+            assert all(v.shown_text().strip() for v in views)
+            assert len(pane.query(ExerciseView)) == len(lesson.exercises)
+
+
+async def test_an_exercise_is_checked_against_the_model_and_remembered(tmp_path: Path) -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = _pane(app)
+        index = next(i for i, lesson in enumerate(pane.lessons)
+                     if any(e.check == "score_scale" for e in lesson.exercises))
+        await _open(pilot, pane, index)
+        view = next(v for v in pane.query(ExerciseView) if v.exercise.check == "score_scale")
+        view.post_message(ExerciseView.Answered(view, "3"))  # the shipped model's d_head is 16: √16 = 4
+        await wait_for(pilot, lambda: view.verdict is not None, timeout=30, what="the verdict")
+        assert view.verdict is not None and not view.verdict.correct and "4" in view.verdict.measured
+        view.post_message(ExerciseView.Answered(view, "4"))
+        await wait_for(pilot, lambda: view.verdict is not None and view.verdict.correct, timeout=30,
+                       what="a correct verdict")
+        assert view.has_class("-solved")
+        key = pane.lessons[index].key
+        assert LearnProgress.load().is_solved(key, view.exercise.id)
+        assert key in LearnProgress.load().opened
+
+
+async def test_a_bad_expression_in_a_cell_is_one_line_in_the_cell() -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = _pane(app)
+        await _open(pilot, pane, 0)
+        view = pane.query(LiveCellView).first()
+        view.post_message(LiveCellView.Compute(view, "Max(3, 7"))
+        await wait_for(pilot, lambda: view.error is not None, timeout=30, what="the error")
+        assert view.error is not None and "\n" not in view.error and "✗" in view.shown_text()
+
+
+async def test_the_attention_button_opens_the_attention_map_for_the_expression_on_the_same_model() -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = _pane(app)
+        index = next(i for i, lesson in enumerate(pane.lessons) if any(c.kind == "attention_qk" for c in lesson.cells))
+        await _open(pilot, pane, index)
+        view = next(v for v in pane.query(LiveCellView) if v.cell.kind == "attention_qk")
+        action = next(a for a in view.result.actions if a[0] == "attention")  # type: ignore[union-attr]
+        view.post_message(LiveCellView.Open(action, view.expression))
+        inference = app.query_one("#inference-pane", InferencePane)
+        await wait_for(pilot, lambda: inference.results and inference.idle, timeout=30, what="the answer")
+        assert app.query_one("#panes", TabbedContent).active == "inference"
+        assert inference.choice == pane.choice == "ck:encoder-digits"
+        assert inference.results[-1].text == view.expression and inference.results[-1].error is None
+
+
+async def test_on_a_narrow_screen_the_list_and_the_lesson_take_turns() -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = _pane(app)
+        await pilot.pause()
+        assert app.focused is app.query_one("#lesson-list", OptionList)
+        reader = app.query_one("#learn-reader")
+        assert not reader.display or reader.region.width == 0
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert pane.current == 1 and pane.has_class("-reading")
+        assert app.query_one("#learn-contents").region.width == 0 and reader.region.width >= 78
+        await pilot.press("n")
+        await pilot.pause()
+        assert pane.current == 2 and pane.lessons[1].key in pane.progress.finished
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not pane.has_class("-reading") and app.focused is app.query_one("#lesson-list", OptionList)
+
+
+def test_a_newcomer_starts_on_the_learn_pane_once(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    assert first_visit(path) is True
+    assert path.exists() and first_visit(path) is False
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_run_app_opens_on_learn_only_the_first_time(monkeypatch: pytest.MonkeyPatch, first: bool) -> None:
+    import workbench.app as app_module
+
+    if not first:
+        first_visit()  # an earlier visit
+    opened: list[str] = []
+    monkeypatch.setattr(app_module.WorkbenchApp, "run", lambda self, mouse=True: opened.append(self.initial_pane))
+    app_module.run_app()
+    assert opened == ["learn" if first else "training"]
