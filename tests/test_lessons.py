@@ -17,7 +17,7 @@ from core.nn.models.factory import Model
 from core.probe.answer_parsing import parse_choice, parse_head, parse_number, parse_yes_no
 from core.probe.exercises import CHECKS, ExerciseContext, check_exercise, head_max_attention
 from core.probe.lesson_cells import CELL_KINDS, compute_cell
-from core.probe.model_trace import trace
+from core.probe.trace import trace_forward
 from core.train.checkpoint import read_checkpoint
 from core.train.run import Run
 from tests.conftest import tiny_config
@@ -146,18 +146,19 @@ def test_the_trace_ends_in_the_models_own_logits_and_attention(contexts) -> None
     for name in ("encoder-digits", "decoder-0-99"):
         model: Model = contexts[name].model
         ids = model.prompt_ids(parse_expression("Min(4, 0, 8)"))
+        t = trace_forward(model, ids, n_pad=2)  # the cells' trace: two [PAD] tokens, hidden by the mask
         tokens = np.array([[*ids, 0, 0]])
         mask = np.arange(tokens.shape[1])[None, :] < len(ids)
-        t = trace(model, tokens, mask)
         with model.eval_mode():
             logits = model.forward(tokens, mask)
             maps = model.attention_maps()
-        mine = t.logits[:, 0] if model.kind == "encoder" else t.logits
+        mine = t.values("logits")
         n = len(ids)
-        assert np.allclose(mine[..., :n, :] if model.kind == "decoder" else mine,
-                           logits[..., :n, :] if model.kind == "decoder" else logits, atol=1e-4)
-        assert all(np.allclose(b.weights[0, :, :n, :n], m[0, :, :n, :n], atol=1e-5) for b, m in zip(t.blocks, maps,
-                                                                                                     strict=True))
+        assert np.allclose(mine[:n] if model.kind == "decoder" else mine,
+                           logits[0, :n] if model.kind == "decoder" else logits[0], atol=1e-4)
+        assert all(np.allclose(t.block(i, "attn.softmax")[:, :n, :n], m[0, :, :n, :n], atol=1e-5)
+                   for i, m in enumerate(maps))
+        assert len(maps) == t.n_blocks and np.all(t.block(0, "attn.softmax")[:, :, n:] == 0)
 
 
 def test_the_attention_cell_shows_masks_and_rows_that_sum_to_one(contexts) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,9 @@ the FFN's ReLUs, the readout and the loss — each the real numbers of the learn
 
 Every function takes a ``CellInput`` (the model, its task and the parsed expression, with the float64
 ``trace`` of its forward pass computed once) and the cell's parameters, and returns a ``CellResult``.
-The formulas are in each caption; the module ``core.probe.model_trace`` recomputes the intermediates.
+The formulas are in each caption; the numbers are the stages of the step debugger's forward pass
+(``core.probe.trace.trace_forward``): ``blocks.0.attn.q`` (H, T, dₕ), ``blocks.0.attn.softmax`` (H, T, T),
+``blocks.0.ffn.fc1`` (T, d_ff) the FFN's pre-activations, and each stage's ``inputs`` (LayerNorm's x, the mask M).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from core.nn.layers.softmax import softmax
 from core.nn.models.factory import Model
 from core.probe.cell_table import CellResult, Table, not_applicable
 from core.probe.logit_lens import logit_lens
-from core.probe.model_trace import Trace, position_table, trace
+from core.probe.trace import ForwardTrace, trace_forward
 
 
 @dataclass
@@ -38,10 +40,8 @@ class CellInput:
     n_pad: int = 0
 
     @cached_property
-    def trace(self) -> Trace:
-        ids = np.asarray([self.ids + [VOCAB.pad_id] * self.n_pad], dtype=np.int64)
-        mask = np.arange(ids.shape[1])[None, :] < len(self.ids)
-        return trace(self.model, ids, mask)
+    def trace(self) -> ForwardTrace:
+        return trace_forward(self.model, self.ids, self.n_pad)
 
     @property
     def tokens(self) -> list[str]:
@@ -104,7 +104,7 @@ def cell_embedding_rows(inp: CellInput, dims: int = 8) -> CellResult:
 def cell_positions(inp: CellInput, dims: int = 8) -> CellResult:
     m = inp.model
     n = len(inp.ids)
-    table_all = position_table(m, n)
+    table_all = inp.trace.stage("positions").inputs["pos"][:n]  # P[0:T], what the trace added
     k = min(dims, table_all.shape[1])
     table = Table(f"position signal P[t], dims 0..{k - 1}", inp.labels[:n], [f"d{j}" for j in range(k)],
                   table_all[:, :k], 2)
@@ -113,7 +113,7 @@ def cell_positions(inp: CellInput, dims: int = 8) -> CellResult:
             ("inspector", {"param": "pos.weight"})]
     else:
         how, actions = "fixed sinusoids: P[t, 2i] = sin(t/10000^(2i/d)), P[t, 2i+1] = cos(t/10000^(2i/d))", []
-    x0 = inp.trace.stream[0][0, :n]
+    x0 = inp.trace.stream[0][:n]
     return CellResult("positions", "Positions",
                       f"Attention by itself ignores order, so the input is x_t = E[id_t] + P[t]; here P is {how}.",
                       [table], ["‖x_t‖ after adding: " + ", ".join(f"{v:.2f}" for v in np.linalg.norm(x0, axis=1))],
@@ -125,23 +125,26 @@ def cell_attention_qk(inp: CellInput, layer: int = 0, head: int = 0, dims: int =
     why = check_layer_head(m, layer, head)
     if why:
         return not_applicable("attention_qk", "Attention, step by step", why)
-    b = inp.trace.blocks[layer]
+    tr = inp.trace
     dh = m.config.d_model // m.config.n_heads
     k = min(dims, dh)
     labels, cols = inp.labels, inp.tokens
-    masked = np.where(b.bias[0, 0] < 0, -np.inf, b.scores[0, head])
-    tables = [Table(f"Q (dims 0..{k - 1} of dₕ={dh})", labels, [f"q{j}" for j in range(k)], b.q[0, head, :, :k], 2),
-              Table(f"K (dims 0..{k - 1})", labels, [f"k{j}" for j in range(k)], b.k[0, head, :, :k], 2),
-              Table(f"scores S = Q Kᵀ / √{dh}", labels, cols, b.scores[0, head], 2),
+    scores, weights = tr.block(layer, "attn.scores")[head], tr.block(layer, "attn.softmax")[head]
+    masked = np.where(tr.stage(f"blocks.{layer}.attn.mask").inputs["m"] < 0, -np.inf, scores)
+    tables = [Table(f"Q (dims 0..{k - 1} of dₕ={dh})", labels, [f"q{j}" for j in range(k)],
+                    tr.block(layer, "attn.q")[head, :, :k], 2),
+              Table(f"K (dims 0..{k - 1})", labels, [f"k{j}" for j in range(k)], tr.block(layer, "attn.k")[head, :, :k],
+                    2),
+              Table(f"scores S = Q Kᵀ / √{dh}", labels, cols, scores, 2),
               Table("masked scores S + M", labels, cols, masked, 2),
-              Table("softmax P (each row sums to 1)", labels, cols, b.weights[0, head], 2)]
+              Table("softmax P (each row sums to 1)", labels, cols, weights, 2)]
     mask = ("causal: a query sees itself and earlier tokens only" if m.causal
             else "bidirectional: every query sees every real token")
     return CellResult("attention_qk", f"Attention, layer {layer} head {head}",
                       f"Row t is the query at position t, column s the key at s. S = Q Kᵀ/√dₕ, then the mask M "
                       f"(−∞ at padding keys{' and future tokens' if m.causal else ''}; {mask}), then softmax "
                       f"along the row: P = softmax(S + M).", tables,
-                      [f"row sums of P: {', '.join(f'{s:.3f}' for s in b.weights[0, head].sum(axis=1))}"],
+                      [f"row sums of P: {', '.join(f'{s:.3f}' for s in weights.sum(axis=1))}"],
                       [("attention", {"layer": layer, "head": head, "expression": inp.text}),
                        ("inspector", {"param": f"blocks.{layer}.attn.qkv.w"})])
 
@@ -150,10 +153,10 @@ def cell_heads(inp: CellInput) -> CellResult:
     m = inp.model
     r = inp.readout
     rows, vals = [], []
-    for li, b in enumerate(inp.trace.blocks):
+    for li in range(m.config.n_layers):
         for h in range(m.config.n_heads):
             rows.append(f"{li}.{h}")
-            vals.append(b.weights[0, h, r])
+            vals.append(inp.trace.block(li, "attn.softmax")[h, r])
     table = Table(f"attention of position {r} ({inp.tokens[r]}) per layer.head", rows, inp.tokens, np.array(vals), 2)
     return CellResult("heads", "Every head at the readout position",
                       f"Row L.H is head H of layer L: how position {r}, where the answer is read, spreads its "
@@ -166,7 +169,7 @@ def cell_residual(inp: CellInput) -> CellResult:
     n = len(inp.ids)
     stream = inp.trace.stream
     names = ["embed", *(f"after {i}" for i in range(len(stream) - 1))]
-    norms = np.stack([np.linalg.norm(h[0, :n], axis=1) for h in stream], axis=1)
+    norms = np.stack([np.linalg.norm(h[:n], axis=1) for h in stream], axis=1)
     return CellResult("residual", "The residual stream",
                       "‖h_t‖ per position: h₀ = E[id] + P[t], then each block adds to it: h_l = h_(l−1) + Attn + FFN "
                       "(pre-LN). The stream is never normalised in between, so its norm can grow block by block.",
@@ -179,8 +182,7 @@ def cell_layernorm(inp: CellInput, layer: int = 0, which: int = 1) -> CellResult
     if why or which not in (1, 2):
         return not_applicable("layernorm", "LayerNorm", why or "which is 1 (ln1) or 2 (ln2)")
     n = len(inp.ids)
-    b = inp.trace.blocks[layer]
-    x = (b.ln1_input if which == 1 else b.ln2_input)[0, :n]
+    x = inp.trace.stage(f"blocks.{layer}.ln{which}").inputs["x"][:n]  # what the LayerNorm normalises
     mu, var = x.mean(axis=1), x.var(axis=1)
     xhat = (x - mu[:, None]) / np.sqrt(var[:, None] + 1e-5)
     vals = np.stack([mu, var, xhat.mean(axis=1), xhat.var(axis=1)], axis=1)
@@ -192,48 +194,47 @@ def cell_layernorm(inp: CellInput, layer: int = 0, which: int = 1) -> CellResult
                       [], [("inspector", {"param": f"{name}.gamma"})])
 
 
-def sample_ids(model: Model, task: TaskConfig, n: int,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[Expression]]:
-    """``n`` expressions drawn from ``task`` as the model's right-padded input (B, T) and pad mask."""
+def sample_expressions(model: Model, task: TaskConfig, n: int, seed: int = 0) -> list[Expression]:
+    """``n`` expressions drawn from ``task``, less those too long for the model."""
     sampler = ExpressionSampler(task)
     rng = np.random.default_rng(seed)
     keys = sampler.draw(rng, rng.integers(0, len(task.operations), size=n))
-    exprs = [e for e in (sampler.build(k) for k in keys) if model.fits(e, task)]
-    rows = [model.prompt_ids(e) for e in exprs]
-    width = max(len(r) for r in rows)
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = r
-    return ids, np.arange(width)[None, :] < np.array([len(r) for r in rows])[:, None], exprs
+    return [e for e in (sampler.build(k) for k in keys) if model.fits(e, task)]
+
+
+def sample_traces(model: Model, task: TaskConfig, n: int, seed: int = 0) -> list[tuple[Expression, ForwardTrace]]:
+    """``sample_expressions`` with the forward trace of each one's prompt."""
+    return [(e, trace_forward(model, model.prompt_ids(e))) for e in sample_expressions(model, task, n, seed)]
 
 
 def cell_dead_relus(inp: CellInput, sample: int = 200) -> CellResult:
     m = inp.model
     n = len(inp.ids)
-    ids, mask, _ = sample_ids(m, inp.task, sample)
-    big = trace(m, ids, mask)
+    traces = [t for _, t in sample_traces(m, inp.task, sample)]
     rows, vals = [], []
-    for li, (b_one, b_all) in enumerate(zip(inp.trace.blocks, big.blocks, strict=True)):
-        here = (b_one.hidden_pre[0, :n] > 0).any(axis=0)
-        ever = (b_all.hidden_pre[mask] > 0).any(axis=0)
+    for li in range(m.config.n_layers):
+        here = (inp.trace.block(li, "ffn.fc1")[:n] > 0).any(axis=0)  # fc1: the pre-activations u = x W₁ + b₁
+        on = np.concatenate([t.block(li, "ffn.fc1") for t in traces]) > 0  # (every token of the sample, d_ff)
         rows.append(f"layer {li} ({here.size} units)")
-        vals.append([1 - here.mean(), 1 - ever.mean(), (b_all.hidden_pre[mask] > 0).mean()])
+        vals.append([1 - here.mean(), 1 - on.any(axis=0).mean(), on.mean()])
     act = m.config.activation
     extra = "" if act == "relu" else " (GELU is never exactly 0, so for it 'dead' means a pre-activation never > 0)"
     return CellResult("dead_relus", "Dead FFN units",
                       f"The FFN computes act(x W₁ + b₁). A unit whose pre-activation is ≤ 0 on every input outputs 0 "
                       f"and gets no gradient through a ReLU: it is dead{extra}. Shares of the d_ff units.",
-                      [Table(f"FFN units ({act})", rows, ["off here", f"off on {len(ids)}", "active share"],
+                      [Table(f"FFN units ({act})", rows, ["off here", f"off on {len(traces)}", "active share"],
                              np.array(vals, float), 3)], [],
                       [("inspector", {"param": "blocks.0.ffn.fc1.w"})])
 
 
-def _readout_logits(inp: CellInput) -> tuple[np.ndarray, list[int | str]]:
-    return inp.trace.logits[0, inp.readout], inp.model.output_labels()
+def readout_logits(inp: CellInput) -> tuple[np.ndarray, list[int | str]]:
+    """The logits at the readout position (the encoder's head reads only position 0) and their labels."""
+    z = inp.trace.values("logits")
+    return (z if inp.model.kind == "encoder" else z[inp.readout]), inp.model.output_labels()
 
 
 def cell_logits(inp: CellInput, top: int = 5) -> CellResult:
-    z, labels = _readout_logits(inp)
+    z, labels = readout_logits(inp)
     p = softmax(z)
     order = np.argsort(-z, kind="stable")[: max(1, top)]
     rows = [str(labels[i]) for i in order]
@@ -251,13 +252,12 @@ def example_loss(inp: CellInput) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(label per scored prediction, p(target), −log p(target)): encoder one class, decoder teacher forcing."""
     m = inp.model
     if m.kind == "encoder":
-        p = softmax(_readout_logits(inp)[0])
+        p = softmax(readout_logits(inp)[0])
         return [f"class {inp.truth}"], p[[inp.truth]], -np.log(p[[inp.truth]])
     answer = [*VOCAB.encode(list(str(inp.truth))), VOCAB.eos_id]
     full = inp.ids + answer
-    t = trace(m, np.asarray([full[:-1]]))
     start = len(inp.ids) - 1
-    probs = softmax(t.logits[0, start:])
+    probs = softmax(trace_forward(m, full[:-1]).values("logits")[start:])
     pt = probs[np.arange(len(answer)), answer]
     labels = [f"{start + j} {VOCAB.tokens[full[start + j]]} → {VOCAB.tokens[a]}" for j, a in enumerate(answer)]
     return labels, pt, -np.log(pt)

@@ -26,10 +26,10 @@ from core.optim import build_schedule
 from core.optim.adam import Adam
 from core.optim.config import OptimizerConfig
 from core.probe.cell_table import CellResult, Table, not_applicable
-from core.probe.cells_forward import CellInput, check_layer_head
+from core.probe.cells_forward import CellInput, check_layer_head, readout_logits
 from core.probe.generation import generate_answer
 from core.probe.gradcheck_report import gradient_check
-from core.probe.model_trace import trace
+from core.probe.trace import trace_forward
 from core.train.objective import forward_loss
 from core.train.run import Run, RunConfig
 
@@ -167,7 +167,7 @@ def cell_teacher_forcing(inp: CellInput) -> CellResult:
     batch = example_batch(inp)
     tokens, targets = batch.tokens[0], batch.targets[0]
     assert batch.loss_mask is not None
-    p = softmax(trace(inp.model, batch.tokens).logits[0])
+    p = softmax(trace_forward(inp.model, [int(i) for i in tokens]).values("logits"))  # (T, V): every position
     rows = [f"{t} {VOCAB.tokens[a]} → {VOCAB.tokens[b]}" for t, (a, b) in enumerate(zip(tokens, targets, strict=True))]
     vals = np.stack([batch.loss_mask[0], p[np.arange(len(tokens)), targets]], 1)
     return CellResult("teacher_forcing", "Teacher forcing",
@@ -210,8 +210,7 @@ def cell_temperature(inp: CellInput, temperatures: str = "0.5,1,2", top: int = 6
         raise ConfigError(f"temperatures must be numbers separated by commas, got {temperatures!r}") from None
     if not temps or any(not 0 < t <= 100 for t in temps):
         raise ConfigError("every temperature must be in (0, 100]")
-    z = inp.trace.logits[0, inp.readout]
-    labels = inp.model.output_labels()
+    z, labels = readout_logits(inp)
     order = np.argsort(-z, kind="stable")[: max(1, top)]
     vals = np.stack([softmax(z / t)[order] for t in temps])
     return CellResult("temperature", "Temperature",

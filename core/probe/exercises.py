@@ -29,11 +29,10 @@ from core.nn.models.factory import Model
 from core.optim import build_schedule
 from core.optim.config import OptimizerConfig
 from core.probe.answer_parsing import parse_choice, parse_head, parse_number, parse_yes_no
-from core.probe.cells_forward import CellInput, example_loss, sample_ids
+from core.probe.cells_forward import CellInput, example_loss, sample_expressions, sample_traces
 from core.probe.cells_training import RunFactory, adam_first_update, example_batch, short_run
 from core.probe.gradcheck_report import gradient_check
 from core.probe.lesson_cells import DEFAULT_EXPRESSION, compute_cell
-from core.probe.model_trace import trace
 from core.train.run import Run, RunConfig
 
 ANSWER_KINDS: tuple[str, ...] = ("number", "yesno", "head", "choice")
@@ -130,7 +129,8 @@ def _readout_position(ctx: ExerciseContext, x: float, p: dict[str, Any]) -> Verd
 
 # -- attention ----------------------------------------------------------------------------------
 def _attention_row_sum(ctx: ExerciseContext, x: float, p: dict[str, Any]) -> Verdict:
-    w = np.concatenate([b.weights[0].sum(axis=-1).ravel() for b in _inp(ctx, p["expression"]).trace.blocks])
+    tr = _inp(ctx, p["expression"]).trace
+    w = np.concatenate([tr.block(i, "attn.softmax").sum(axis=-1).ravel() for i in range(tr.n_blocks)])
     return _number_verdict(x, 1.0, f"row sums from {w.min():.6f} to {w.max():.6f}",
                            "Softmax divides each exp(score) by the row's total, so every row is a distribution.")
 
@@ -163,11 +163,10 @@ def head_max_attention(ctx: ExerciseContext, n: int = 60) -> np.ndarray | None:
     if "Max" not in ctx.task.operations:
         return None
     flat = TaskConfig(("Max",), ctx.task.max_value, ctx.task.min_args, ctx.task.max_args)
-    ids, mask, exprs = sample_ids(ctx.model, flat, n, seed=1)
-    tr = trace(ctx.model, ids, mask)
+    sample = sample_traces(ctx.model, flat, n, seed=1)
     c = ctx.model.config
     out = np.zeros((c.n_layers, c.n_heads))
-    for i, e in enumerate(exprs):
+    for e, tr in sample:
         top = e.evaluate()
         positions: list[int] = []
         pos = 2  # after "Max ("
@@ -176,10 +175,10 @@ def head_max_attention(ctx: ExerciseContext, n: int = 60) -> np.ndarray | None:
             if a == top:
                 positions += range(pos, pos + digits)
             pos += digits + 1
-        r = ctx.model.readout_position(int(mask[i].sum()))
-        for li, b in enumerate(tr.blocks):
-            out[li] += b.weights[i, :, r][:, np.array(positions)].sum(axis=1)
-    return out / len(exprs)
+        r = ctx.model.readout_position(len(tr.tokens))
+        for li in range(c.n_layers):
+            out[li] += tr.block(li, "attn.softmax")[:, r][:, np.array(positions)].sum(axis=1)
+    return out / len(sample)
 
 
 def _largest_head(ctx: ExerciseContext, ans: tuple[int, int], p: dict[str, Any]) -> Verdict:
@@ -200,15 +199,14 @@ def _largest_head(ctx: ExerciseContext, ans: tuple[int, int], p: dict[str, Any])
 
 # -- layers -------------------------------------------------------------------------------------
 def _dead_units(ctx: ExerciseContext, yes: bool, p: dict[str, Any]) -> Verdict:
-    ids, mask, _ = sample_ids(ctx.model, ctx.task, p["sample"])
-    tr = trace(ctx.model, ids, mask)
     layer = int(p["layer"])
-    if not 0 <= layer < len(tr.blocks):
+    if not 0 <= layer < ctx.model.config.n_layers:
         return Verdict(False, "", f"this model has no layer {layer}", applies=False)
-    alive = (tr.blocks[layer].hidden_pre[mask] > 0).any(axis=0)
+    traces = [t for _, t in sample_traces(ctx.model, ctx.task, p["sample"])]
+    alive = (np.concatenate([t.block(layer, "ffn.fc1") for t in traces]) > 0).any(axis=0)  # fc1: pre-activations
     dead = int((~alive).sum())
     ok = yes == (dead > 0)
-    return Verdict(ok, f"{dead} of {alive.size} FFN units of layer {layer} never fire on {len(ids)} expressions",
+    return Verdict(ok, f"{dead} of {alive.size} FFN units of layer {layer} never fire on {len(traces)} expressions",
                    "A unit whose pre-activation stays ≤ 0 outputs 0 and, through a ReLU, gets no gradient either.")
 
 
@@ -216,7 +214,7 @@ def _fresh_loss(ctx: ExerciseContext, x: float, p: dict[str, Any]) -> Verdict:
     m = ctx.model
     n = m.config.num_classes if m.kind == "encoder" else m.config.vocab_size
     fresh = build_model(m.config, seed=int(p["seed"]))
-    exprs = sample_ids(fresh, ctx.task, 100, seed=2)[2]
+    exprs = sample_expressions(fresh, ctx.task, 100, seed=2)
     losses = []
     for e in exprs[:40]:
         inp = CellInput(fresh, ctx.task, str(e), e, fresh.prompt_ids(e))

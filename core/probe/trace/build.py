@@ -2,6 +2,7 @@
 
     trace_expression(model, task, "Max(3, 7, 2)")     → Trace (see ``core.probe.trace.stage``)
     trace_checkpoint(read_checkpoint("encoder-digits"), "Max(3, 7, 2)")   with the saved optimizer state
+    trace_forward(model, ids, n_pad=2)               → ForwardTrace: the forward stages alone (the lessons' cells)
 
 The example is the training example of that expression: the encoder reads its tokens and is scored on
 the answer class; the decoder reads ``expression = answer-digits`` (teacher forcing: the true answer is
@@ -22,10 +23,10 @@ from core.nn.models.factory import Model
 from core.optim.base import Optimizer
 from core.optim.config import OptimizerConfig
 from core.probe.trace.backward import backward_stages
-from core.probe.trace.forward import record_forward
+from core.probe.trace.forward import record_forward, record_logits
 from core.probe.trace.ops import softmax
-from core.probe.trace.stage import Axis, Stage, Trace
-from core.probe.trace.tape import Tape
+from core.probe.trace.stage import Axis, ForwardTrace, Stage, Trace
+from core.probe.trace.tape import Node, Tape
 from core.probe.trace.update import checkpoint_optimizer, fresh_optimizer, trace_update
 from core.train.checkpoint import Checkpoint
 
@@ -52,7 +53,7 @@ def trace_expression(model: Model, task: TaskConfig, text: str, *, optimizer: Op
     truth = expression.evaluate()
     ids, targets, weights = example_rows(model, model.prompt_ids(expression), truth)
     tokens = VOCAB.decode(ids)
-    params = {p.name: p.value.astype(np.float64) for p in model.params}
+    params = _float64_params(model)
     tape = record_forward(model.config, params, ids, tokens, targets, weights, label_smoothing)
     steps, grads = tape.backward()
     forward, answer = _forward_stages(model, tape, tokens, ids, targets, weights)
@@ -73,6 +74,23 @@ def trace_checkpoint(ck: Checkpoint, text: str, param: str | None = None, model:
     optimizer, lr, clip = checkpoint_optimizer(ck, model.params)
     return trace_expression(model, ck.config.dataset.task, text, optimizer=optimizer, lr=lr, clip_norm=clip,
                             param=param, label_smoothing=ck.config.optimizer.label_smoothing)
+
+
+def trace_forward(model: Model, ids: list[int], n_pad: int = 0) -> ForwardTrace:
+    """The forward stages of ``ids`` followed by ``n_pad`` [PAD] tokens (hidden by the mask), up to the
+    logits — no targets, loss, backward or update. Each stage keeps the arrays its op read (``inputs``)."""
+    full = [*ids, *[VOCAB.pad_id] * n_pad]
+    tokens = VOCAB.decode(full)
+    tape = record_logits(model.config, _float64_params(model), full, tokens, n_real=len(ids))
+    return ForwardTrace(tokens, [_node_stage(node) for node in tape.nodes])
+
+
+def _float64_params(model: Model) -> dict[str, np.ndarray]:
+    return {p.name: p.value.astype(np.float64) for p in model.params}
+
+
+def _node_stage(node: Node) -> Stage:
+    return Stage(node.name, node.title, node.op.formula, node.out, node.axes, node.note, inputs=dict(node.args))
 
 
 def _forward_stages(model: Model, tape: Tape, tokens: list[str], ids: list[int], targets: list[int],
@@ -97,7 +115,7 @@ def _forward_stages(model: Model, tape: Tape, tokens: list[str], ids: list[int],
         stages.append(Stage("targets", "target (answer class)", "y = answer", f64(targets, dtype=np.float64), (),
                             "the encoder is scored once, on the class of the answer"))
     for node in tape.nodes[:-1]:
-        stages.append(Stage(node.name, node.title, node.op.formula, node.out, node.axes, node.note))
+        stages.append(_node_stage(node))
     logits = tape.nodes[-2].out
     probs = softmax(logits)
     stages.append(Stage("probabilities", "probabilities", "p = softmax(logits)", probs, tape.nodes[-2].axes,

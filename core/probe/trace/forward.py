@@ -8,7 +8,8 @@
     decoder: logits = H W + b at every position (the next token); L = masked cross-entropy.
 
 Parameters are read by their model names (``model.params``), converted to float64; dropout is off
-(the trace shows the deterministic pass an evaluation sees).
+(the trace shows the deterministic pass an evaluation sees). ``record_logits`` is the same pass without
+the loss, over an input that may end in [PAD] tokens (the mask hides them): what the lessons' cells read.
 """
 
 from __future__ import annotations
@@ -31,8 +32,20 @@ def record_forward(config: ModelConfig, params: Mapping[str, np.ndarray], ids: S
     """The tape of one example: ``ids`` (T,) the input, ``targets`` and ``weights`` what the loss scores
     (encoder: one target class, weight 1; decoder: the next token at each position, weight 1 on the
     answer's positions). The last node is the loss."""
+    tape = record_logits(config, params, ids, tokens)
+    tape.run("loss", ops.CROSS_ENTROPY, "loss", (), _loss_note(config.kind, weights), logits=tape.nodes[-1],
+             targets=np.asarray(targets, dtype=np.float64), weights=np.asarray(weights, dtype=np.float64),
+             smoothing=np.asarray(label_smoothing, dtype=np.float64))
+    return tape
+
+
+def record_logits(config: ModelConfig, params: Mapping[str, np.ndarray], ids: Sequence[int], tokens: Sequence[str],
+                  n_real: int | None = None) -> Tape:
+    """The tape of the forward pass of ``ids`` (T,) up to the logits (its last node), without a loss.
+    ``ids[n_real:]`` are padding: every query's mask hides them, as the model's pad mask does."""
     c = config
     t = len(ids)
+    n_real = t if n_real is None else n_real
     tape = Tape(params)
     pos_axis = Axis("position", tuple(f"{i}:{tok}" for i, tok in enumerate(tokens)))
     key_axis = Axis("key", pos_axis.labels)
@@ -51,10 +64,10 @@ def record_forward(config: ModelConfig, params: Mapping[str, np.ndarray], ids: S
         how = "sinusoidal: P[t, 2i] = sin(t/10000^(2i/d)), P[t, 2i+1] = cos(…), fixed"
     x = tape.run("positions", ops.ADD_POSITIONS, "+ positions", td,
                  f"attention itself is order-blind, so each position adds its own vector ({how})", x=x, pos=pos)
-    mask = _mask(t, c.kind == "decoder")
+    mask = _mask(t, c.kind == "decoder", n_real)
     for i in range(c.n_layers):
-        x = _block(tape, c, i, x, mask, td, (head_axis, query_axis, key_axis), (head_axis, pos_axis, Axis("d_head")),
-                   (pos_axis, hidden))
+        x = _block(tape, c, i, x, mask, n_real < t, td, (head_axis, query_axis, key_axis),
+                   (head_axis, pos_axis, Axis("d_head")), (pos_axis, hidden))
     if c.norm == "pre":
         x = tape.run("ln_f", ops.LAYER_NORM, "final LayerNorm", td,
                      "pre-LN leaves the residual stream unnormalised, so one LayerNorm precedes the head",
@@ -68,21 +81,19 @@ def record_forward(config: ModelConfig, params: Mapping[str, np.ndarray], ids: S
     else:
         out_axes = (pos_axis, Axis("next token", VOCAB.tokens))
         head_note = "at every position, a score for each possible next token (teacher forcing: all positions at once)"
-    logits = tape.run("logits", ops.LINEAR, "logits (the head)", out_axes, head_note,
-                      x=x, w=Param("head.w"), b=Param("head.b"))
-    tape.run("loss", ops.CROSS_ENTROPY, "loss", (), _loss_note(c.kind, weights), logits=logits,
-             targets=np.asarray(targets, dtype=np.float64), weights=np.asarray(weights, dtype=np.float64),
-             smoothing=np.asarray(label_smoothing, dtype=np.float64))
+    tape.run("logits", ops.LINEAR, "logits (the head)", out_axes, head_note, x=x, w=Param("head.w"), b=Param("head.b"))
     return tape
 
 
-def _mask(t: int, causal: bool) -> np.ndarray:
-    """M (T, T): 0 where query t may read key u, −1e9 where it may not (the future, for a decoder). One
-    unpadded example has no padding to hide."""
-    return np.triu(np.full((t, t), MASK_VALUE), k=1) if causal else np.zeros((t, t))
+def _mask(t: int, causal: bool, n_real: int) -> np.ndarray:
+    """M (T, T): 0 where query t may read key u, −1e9 where it may not (the future, for a decoder; the
+    padding keys u ≥ n_real, for every query — both for a padded future key, as ``attention_bias`` adds them)."""
+    m = np.triu(np.full((t, t), MASK_VALUE), k=1) if causal else np.zeros((t, t))
+    m[:, n_real:] += MASK_VALUE
+    return m
 
 
-def _block(tape: Tape, c: ModelConfig, i: int, x: Node, mask: np.ndarray, td: tuple[Axis, ...],
+def _block(tape: Tape, c: ModelConfig, i: int, x: Node, mask: np.ndarray, padded: bool, td: tuple[Axis, ...],
            hqk: tuple[Axis, ...], htd: tuple[Axis, ...], tf: tuple[Axis, ...]) -> Node:
     p, n, pre = f"blocks.{i}", f"block {i + 1}", c.norm == "pre"
     d = c.d_model
@@ -105,7 +116,9 @@ def _block(tape: Tape, c: ModelConfig, i: int, x: Node, mask: np.ndarray, td: tu
                  "how strongly each query position matches each key position, per head", q=qkv["Q"], k=qkv["K"])
     why = ("causal: query t sees only keys u ≤ t, so no position reads a token that comes after it — the answer "
            "digit a position must predict is never in its own view" if c.kind == "decoder" else
-           "bidirectional: every position sees every other (one unpadded example has no padding to hide)")
+           "bidirectional: every position sees every other" + ("" if padded else
+                                                               " (one unpadded example has no padding to hide)"))
+    why += "; the [PAD] keys are hidden from every query" if padded else ""
     s = tape.run(f"{p}.attn.mask", ops.MASK, f"{n} · mask", hqk, why, s=s, m=mask)
     w = tape.run(f"{p}.attn.softmax", ops.SOFTMAX, f"{n} · attention weights", hqk,
                  "row t: how query t spreads its attention over the keys (masked keys get exactly 0)", s=s)

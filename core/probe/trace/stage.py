@@ -2,7 +2,8 @@
 
 A ``Stage`` is what a step debugger pages through: a stable ``name`` (``blocks.0.attn.scores``), a
 human ``title``, the one-line ``formula``, the ``values`` (float64, any shape) with a label per axis,
-and a ``note`` saying why. A backward stage adds the ``upstream`` gradient it received, its local
+and a ``note`` saying why; a forward stage keeps the ``inputs`` its op read (LayerNorm's x, the mask M
+added to the scores, the position table P). A backward stage adds the ``upstream`` gradient it received, its local
 ``rule``, the gradients it sends on (``grads``, by input), the gradients of its parameters, and
 ``check()``: a finite-difference check of that stage alone.
 """
@@ -41,6 +42,7 @@ class Stage:
     values: np.ndarray
     axes: tuple[Axis, ...] = ()
     note: str = ""
+    inputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # forward: the op's arguments, by name
     # -- backward stages only --
     rule: str = ""
     upstream: np.ndarray | None = None  # dL/d(this stage's output), labelled by ``upstream_axes``
@@ -136,3 +138,37 @@ class Trace:
                 "forward": [s.to_dict() for s in self.forward if keep(s)],
                 "backward": [s.to_dict() for s in self.backward if keep(s)],
                 "update": None if self.update is None else self.update.to_dict()}
+
+
+@dataclass
+class ForwardTrace:
+    """The forward stages alone of one input (no loss, backward or update), looked up by name: what the
+    lessons' live cells read. Shapes are one example's: x (T, d), per head (H, T, dₕ), attention (H, T, T);
+    the encoder's logits (C,) at position 0, the decoder's (T, V) at every position."""
+
+    tokens: list[str]
+    stages: list[Stage]
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"no forward stage named {name!r}")
+
+    def values(self, name: str) -> np.ndarray:
+        return self.stage(name).values
+
+    def block(self, layer: int, name: str) -> np.ndarray:
+        """The values of stage ``blocks.{layer}.{name}`` (``attn.q``, ``attn.softmax``, ``ffn.fc1`` …)."""
+        return self.values(f"blocks.{layer}.{name}")
+
+    @property
+    def n_blocks(self) -> int:
+        return len({s.name.split(".")[1] for s in self.stages if s.name.startswith("blocks.")})
+
+    @property
+    def stream(self) -> list[np.ndarray]:
+        """The residual stream h₀ = E[ids] + P, then each block's output h₁ … h_L (its last stage:
+        the FFN's residual in pre-LN, LN₂ after it in post-LN)."""
+        outs = [[s for s in self.stages if s.name.startswith(f"blocks.{i}.")][-1].values for i in range(self.n_blocks)]
+        return [self.values("positions"), *outs]
