@@ -47,6 +47,7 @@ from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole
 from workbench.panes.learn import LearnPane
 from workbench.panes.training import TrainingPane
+from workbench.screens.explain import EXPLAIN_KEY, open_explanation
 from workbench.screens.help import HelpScreen
 from workbench.screens.load_checkpoint import LoadCheckpointScreen
 from workbench.screens.quit import QuitScreen
@@ -65,8 +66,8 @@ PANES: tuple[tuple[str, str, str], ...] = (("learn", "Learn", "f10"), ("dataset"
 FOCUS_INSIDE = ("learn", "inference", "inspector")  # panes that focus a widget of their own when shown
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
 HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
-_MAIN_SCREEN_ACTIONS = {"start", "pause", "toggle_run", "step", "epoch", "stop", "save", "load", "generate",
-                        "save_dataset", "load_dataset", "show_pane", "show_chart", "toggle_config", "help"}
+_MAIN_SCREEN_ACTIONS = {"start", "pause", "toggle_run", "step", "epoch", "stop", "save", "load", "dataset",
+                        "show_pane", "show_chart", "toggle_config", "help", "explain"}
 
 
 class WorkbenchApp(App[int]):
@@ -84,6 +85,7 @@ class WorkbenchApp(App[int]):
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]  # type: ignore[misc]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", tooltip="This list of keys", priority=True),
+        EXPLAIN_KEY,
         *(Binding(key, f"show_pane('{pane}')", title, tooltip=f"Show the {title} pane", show=False, priority=True)
           for pane, title, key in PANES),
         Binding("f6,ctrl+r", "toggle_run", "Run", tooltip="Start or resume the run; pause it if running",
@@ -94,8 +96,8 @@ class WorkbenchApp(App[int]):
         Binding("f9", "stop", "Stop", tooltip="End the run (its worker thread exits)", priority=True),
         Binding("ctrl+s", "save", "Save", tooltip="Save the run as a checkpoint", priority=True),
         Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", priority=True),
-        Binding("ctrl+g", "generate", "Generate", tooltip="Generate the dataset of the Dataset pane", show=False,
-                priority=True),
+        Binding("ctrl+g", "dataset('generate')", "Generate", tooltip="Generate the dataset of the Dataset pane",
+                show=False, priority=True),
         Binding("ctrl+l", "toggle_config", "Settings", tooltip="Show/hide the model and optimizer settings",
                 show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit (offers to save an unsaved run)", priority=True),
@@ -289,6 +291,9 @@ class WorkbenchApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_explain(self) -> None:
+        open_explanation(self)
+
     def _start(self, then: Then) -> None:
         """Start/resume; without a live run, build a new one from the forms first, then ``then``."""
         c = self.controller
@@ -361,17 +366,11 @@ class WorkbenchApp(App[int]):
         self.action_show_pane("training")
         self.training.show_config()
 
-    def action_generate(self) -> None:
+    def action_dataset(self, what: str) -> None:
+        """Generate, save or load (``what``) the dataset of the Dataset pane."""
         self.action_show_pane("dataset")
-        self.dataset_pane.generate()
-
-    def action_save_dataset(self) -> None:
-        self.action_show_pane("dataset")
-        self.dataset_pane.save()
-
-    def action_load_dataset(self) -> None:
-        self.action_show_pane("dataset")
-        self.dataset_pane.load()
+        pane = self.dataset_pane
+        {"generate": pane.generate, "save": pane.save, "load": pane.load}[what]()
 
     def action_save(self) -> None:
         c = self.controller

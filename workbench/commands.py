@@ -1,16 +1,27 @@
 """The command palette (ctrl+p): every main action of the workbench by name.
 
-The commands run the same app actions as the keys and buttons, so the three stay consistent.
+The commands run the same app actions as the keys and buttons, so the three stay consistent. An entry
+is an action string (run with ``App.run_action``) or a callable given the app, for what a pane opens
+itself (the Trace view).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-#: (command name, action string, help text)
-COMMANDS: tuple[tuple[str, str, str], ...] = (
+from workbench.screens.explain import open_explanation
+from workbench.screens.trace import open_trace_here
+
+Command = str | Callable[[App[Any]], object]
+
+#: (command name, action string or callable, help text)
+COMMANDS: tuple[tuple[str, Command, str], ...] = (
     ("Training: start / resume", "start", "Start a new run from the settings, or resume a paused one (F6)"),
     ("Training: pause / resume", "pause", "Pause a running run, or resume a paused one (F6)"),
     ("Training: single step", "step", "Take exactly one training step (F7)"),
@@ -18,9 +29,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Training: stop", "stop", "End the run; its worker thread exits (F9)"),
     ("Checkpoint: save", "save", "Save the run as a checkpoint in your models folder (ctrl+s)"),
     ("Checkpoint: load", "load", "Load a saved checkpoint and continue training it (ctrl+o)"),
-    ("Dataset: generate", "generate", "Generate the dataset described in the Dataset pane (ctrl+g)"),
-    ("Dataset: save to file", "save_dataset", "Write the current dataset to the path in the Dataset pane"),
-    ("Dataset: load from file", "load_dataset", "Read a dataset file from the path in the Dataset pane"),
+    ("Dataset: generate", "dataset('generate')", "Generate the dataset described in the Dataset pane (ctrl+g)"),
+    ("Dataset: save to file", "dataset('save')", "Write the current dataset to the path in the Dataset pane"),
+    ("Dataset: load from file", "dataset('load')", "Read a dataset file from the path in the Dataset pane"),
     ("Show pane: Learn", "show_pane('learn')", "Lessons that run on your model (F10)"),
     ("Show pane: Dataset", "show_pane('dataset')", "F2"),
     ("Show pane: Training", "show_pane('training')", "F3"),
@@ -35,6 +46,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Pace: full speed", "set_pace('')", "Train as fast as possible"),
     ("Pace: 1 step per second", "set_pace('1')", "Slow motion, to watch each step"),
     ("Pace: 10 steps per second", "set_pace('10')", "Slow enough to follow the charts"),
+    ("Pace: watch (20 steps per second)", "set_pace('watch')", "The charts visibly move (the Watch button)"),
+    ("Trace: this expression", open_trace_here,
+     "Step through forward, loss, backward and update of the Learn or Inference pane's expression (F12)"),
+    ("Explain this view", open_explanation, "What am I looking at? How to read the view the focus is in (?)"),
     ("Help: keys", "help", "Every key binding (F1)"),
     ("Quit", "quit", "Quit, offering to save an unsaved run (ctrl+q)"),
 )
@@ -43,8 +58,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 class WorkbenchCommands(Provider):
     """Offers ``COMMANDS``; selecting one runs its action on the app."""
 
-    async def _run(self, action: str) -> None:
-        await self.app.run_action(action)
+    async def _run(self, action: Command) -> None:
+        if isinstance(action, str):
+            await self.app.run_action(action)
+            return
+        result = action(self.app)
+        if inspect.isawaitable(result):
+            await result
 
     async def discover(self) -> Hits:
         for name, action, help_text in COMMANDS:

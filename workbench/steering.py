@@ -1,7 +1,9 @@
 """Reading the Training pane's steering inputs (pace, run-until) and describing them: no Textual here.
 
 Kept apart from the widgets so the rules are unit-tested on their own: ``99%`` is an accuracy of 0.99,
-an empty pace means full speed, and every bad value is a ``ConfigError`` that says what is wrong.
+an empty pace means full speed, ``watch`` a pace at which the charts visibly move, and every bad value
+is a ``ConfigError`` that says what is wrong. A new run from the app starts with ``DEFAULT_UNTIL``, so
+the first run stops once it has learned the task instead of drawing epochs of flat lines.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ UNTIL_KINDS: tuple[tuple[str, str], ...] = (
 UNTIL_TEXT = {"val_accuracy": "val acc ≥ {:.2%}", "loss": "loss ≤ {:g}", "step": "step {:,}",
               "grad_spike": "grad > {:g}× median"}
 FULL_SPEED = ("", "full", "max", "0")
+#: the "watch" pace: steps per second at which the charts visibly move (a default run is ~15 s an epoch)
+WATCH_PACE = 20.0
+WATCH = ("watch", "w")
+#: the run-until condition a new run starts with, as the until widget shows it: (kind, value text)
+DEFAULT_UNTIL: tuple[str, str] = ("val_accuracy", "99%")
 
 
 def clock(seconds: float) -> str:
@@ -57,10 +64,13 @@ def parse_until(kind: str, text: str) -> RunUntil:
 
 
 def parse_pace(text: str) -> float | None:
-    """Steps per second (``20``, ``20/s``), or None for full speed (empty, ``full``, ``max``, ``0``)."""
+    """Steps per second (``20``, ``20/s``, ``watch`` = ``WATCH_PACE``), or None for full speed (empty,
+    ``full``, ``max``, ``0``)."""
     text = text.strip().lower()
     if text in FULL_SPEED:
         return None
+    if text in WATCH:
+        return WATCH_PACE
     try:
         pace = parse_float(text.removesuffix("/s"))
     except ValueError as exc:
@@ -68,6 +78,11 @@ def parse_pace(text: str) -> float | None:
     if pace <= 0:
         raise ConfigError("pace must be a positive number of steps per second")
     return pace
+
+
+def default_until() -> RunUntil:
+    """The condition of ``DEFAULT_UNTIL``."""
+    return parse_until(*DEFAULT_UNTIL)
 
 
 def describe_steering(pace: float | None, until: RunUntil) -> str:

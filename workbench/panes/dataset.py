@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Container, Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
@@ -46,7 +46,7 @@ from core.errors import LLMLearnError
 from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
 from workbench.served import is_served
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
-from workbench.widgets.form import FieldRow, field_for_message, read_fields
+from workbench.widgets.form import FieldRow, FocusRow, field_for_message, read_fields
 
 SAMPLE_ROWS = 12
 BAR_WIDTH = 18
@@ -132,10 +132,11 @@ class DatasetPane(Container):
                 yield Static("", id="dataset-config-status")
                 yield Static("Task", classes="section-title")
                 yield Label("operations", classes="field-label")
-                with Vertical(id="ops-row", classes="field-row"):
+                with FocusRow(id="ops-row", classes="field-row"):
                     with Grid(id="ops"):
                         for op in OPERATIONS:
                             yield Checkbox(op, value=True, compact=True, id=f"op-{op}")
+                    yield Static("the operations the expressions use (space ticks one)", classes="field-help")
                     yield Static("", classes="field-error")
                 for spec in DATASET_FIELDS[:4]:
                     yield FieldRow(spec, "ds")

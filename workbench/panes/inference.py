@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
@@ -56,6 +58,10 @@ class InferencePane(Widget):
         height: 1fr;
     }
     """
+    # F12 (ctrl+y in a browser, where F12 opens the developer tools): works while the input has focus.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f12,ctrl+y", "trace", "Trace", priority=True,
+                tooltip="Step through the typed (or latest answered) expression: forward, backward, update")]
 
     class ModelChanged(Message):
         """The user picked another model (``choice``: "live" or "ck:NAME")."""
@@ -285,6 +291,12 @@ class InferencePane(Widget):
     def select_attention(self, layer: int | None = None, head: int | None = None) -> None:
         """Show ``layer`` (0-based) and ``head`` (0-based; −1 = mean of the heads)."""
         self.attention.select(layer, head)
+
+    def action_trace(self) -> None:
+        """The Trace view (step debugger) of ``inference_expression`` on this pane's model."""
+        from workbench.screens.trace import inference_expression, open_trace
+
+        open_trace(self.app, self.current_source(), self.choice, inference_expression(self))
 
     # -- for tests and the app ---------------------------------------------------------------------------
     def focus_default(self) -> None:

@@ -70,6 +70,8 @@ class LearnPane(Widget):
         Binding("n", "next_lesson", "Next lesson"),
         Binding("p", "previous_lesson", "Previous"),
         Binding("escape", "contents", "Lessons", show=False),
+        Binding("t", "trace", "Trace", tooltip="Step through the focused (or last edited) live cell's expression"),
+        Binding("f12,ctrl+y", "trace", "Trace", show=False, priority=True),  # also inside a cell's input
     ]
 
     def __init__(self, live: ModelSource, get_session: Callable[[], TrainingSession | None], *,
@@ -198,6 +200,12 @@ class LearnPane(Widget):
         """Back to the lesson list (on a narrow screen the reader hides)."""
         self.remove_class("-reading")
         self.query_one("#lesson-list", OptionList).focus()
+
+    def action_trace(self) -> None:
+        """The Trace view (step debugger) of ``lesson_expression`` on the lesson's model."""
+        from workbench.screens.trace import lesson_expression, open_trace
+
+        open_trace(self.app, self.models.source(), self.choice, lesson_expression(self))
 
     # -- the model ----------------------------------------------------------------------------------
     @on(ModelChooser.Chosen)

@@ -194,6 +194,8 @@ class TrainingPane(Container):
             self.charts_panel.show_history(c.history)
             self.validate_form()
             state_changed = True
+            if s is not None:  # a new run starts with the default run-until condition (SteerBar.new_run)
+                self.steer.new_run(loaded=c.checkpoint_name is not None, active=c.until.active)
         if state_changed:
             self._update_buttons()
         if state_changed or c.state != "running" or time.monotonic() - self.status.rendered_at >= STATUS_INTERVAL:
@@ -232,9 +234,7 @@ class TrainingPane(Container):
 
     def show_until_cleared(self) -> None:
         """A met condition is cleared: so is the until widget."""
-        with self.prevent(Select.Changed):
-            self.query_one("#until-kind", Select).value = "none"
-        self.query_one("#until-value", Input).value = ""
+        self.steer.until_cleared()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._after_resize)
@@ -258,4 +258,4 @@ class TrainingPane(Container):
     async def _button(self, event: Button.Pressed) -> None:
         """Buttons run the same app actions as the keys and the command palette."""
         action = (event.button.id or "").removeprefix("btn-")
-        await self.app.run_action("new_run" if action == "start" else action)
+        await self.app.run_action(action)  # start, pause, step, epoch, stop, save, load

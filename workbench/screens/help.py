@@ -15,6 +15,7 @@ from workbench.styles import SCREENS_CSS
 
 #: Keys that belong to widgets rather than to the app, listed so the help is complete.
 GENERAL_KEYS: tuple[tuple[str, str], ...] = (
+    ("?", "how to read the view the focus is in (outside text fields; ctrl+p: \"Explain\")"),
     ("tab / shift+tab", "move between fields and buttons"),
     ("enter", "press a button · apply lr / pace / until · open a choice list"),
     ("space", "toggle a checkbox"),

@@ -1,8 +1,9 @@
 """Labelled form fields that validate as they are typed and show the reason next to the field.
 
 Every field is described by a ``FieldSpec`` (its config name, label, kind and bounds), so the Dataset and
-Training panes build their forms from tables and read them back into core configs. Two layers of
-checking, both visible at the field:
+Training panes build their forms from tables and read them back into core configs. The focused field's
+meaning shows in a line under it (``.field-help``, shown while its ``FocusRow`` has the focus). Two
+layers of checking, both visible at the field:
 
 * the field's own Input validators (a number, within bounds) — the reason appears under the field as
   soon as the text is invalid;
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
@@ -124,8 +126,22 @@ class FieldSpec:
         return str(value)
 
 
-class FieldRow(Vertical):
-    """A label and its control on one line; under them, only while the value is wrong, the reason."""
+class FocusRow(Vertical):
+    """A form row that has the ``-focused`` class while the focus is inside it (the stylesheet then
+    shows its ``.field-help`` line; a class, because Textual restyles a subtree reliably on a class
+    change, and not always on a ``:focus-within`` of an ancestor)."""
+
+    def _on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.add_class("-focused")
+
+    def _on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.remove_class("-focused")
+
+
+class FieldRow(FocusRow):
+    """A label and its control on one line; under them, while the focus is in the row, what the field
+    means (its option's help text, also the control's tooltip: a tooltip alone is invisible from the
+    keyboard and with ``--no-mouse``), and only while the value is wrong, the reason."""
 
     def __init__(self, spec: FieldSpec, prefix: str) -> None:
         super().__init__(id=f"{prefix}-{spec.key}-row", classes="field-row")
@@ -147,6 +163,8 @@ class FieldRow(Vertical):
             if spec.tooltip:
                 control.tooltip = spec.tooltip
             yield control
+        if spec.tooltip:
+            yield Static(spec.tooltip, classes="field-help", markup=False)
         yield Static("", classes="field-error")
 
     @property

@@ -1,20 +1,26 @@
 """Steering a run while it trains: a new learning rate, a pace, a run-until condition.
 
 The bar reads and checks what is typed (``workbench.steering``) and posts what the user asked for as
-a message; the App applies it to the run. It never touches the session.
+a message; the App applies it to the run. It never touches the session. The line under it says what
+the focused control does (tooltips alone are invisible from the keyboard).
+
+The until widget starts at ``DEFAULT_UNTIL`` (val acc ≥ 99%), posted when the bar is mounted, and a
+new run built from the settings gets it back (``new_run``) once a met condition was cleared — unless
+the user chose "no condition". A loaded checkpoint is not a new run: it drops the untouched default.
 """
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, Static
 
 from core.errors import ConfigError
 from core.train.run_until import RunUntil
-from workbench.steering import UNTIL_KINDS, parse_pace, parse_until
+from workbench.steering import DEFAULT_UNTIL, UNTIL_KINDS, WATCH_PACE, default_until, parse_pace, parse_until
 from workbench.widgets.form import parse_float
 
 
@@ -34,7 +40,13 @@ class SteerBar(Vertical):
             super().__init__()
             self.until = until
 
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.user_cleared = False  # the user chose "no condition": new runs get none either
+        self.default_in_force = True  # the condition in force is the untouched DEFAULT_UNTIL
+
     def compose(self) -> ComposeResult:
+        kind, value = DEFAULT_UNTIL
         with Grid(id="steer"):
             with Horizontal(classes="steer-item"):
                 yield Label("lr ", classes="steer-label")
@@ -43,13 +55,61 @@ class SteerBar(Vertical):
             with Horizontal(classes="steer-item"):
                 yield Label("pace ", classes="steer-label")
                 yield Input(placeholder="full speed", id="pace-input", compact=True,
-                            tooltip="Steps per second, or empty for full speed (Enter applies it)")
+                            tooltip="Steps per second (Enter applies it); empty = full speed, watch = "
+                                    f"{WATCH_PACE:g}/s")
+                yield Button("Watch", id="pace-watch", compact=True,
+                             tooltip=f"Watch: {WATCH_PACE:g} steps per second, slow enough to see the charts move")
             with Horizontal(classes="steer-item", id="until-item"):
                 yield Label("until ", classes="steer-label")
-                yield Select(UNTIL_KINDS, value="none", allow_blank=False, compact=True, id="until-kind")
-                yield Input(placeholder="value ⏎", id="until-value", compact=True,
+                yield Select(UNTIL_KINDS, value=kind, allow_blank=False, compact=True, id="until-kind",
+                             tooltip="Pause by itself once this holds; a new run starts with val acc ≥ 99%")
+                yield Input(value, placeholder="value ⏎", id="until-value", compact=True,
                             tooltip="Pause by itself once this is reached (Enter sets it)")
+        yield Static("", id="steer-help", markup=False)
         yield Static("", id="steer-error")
+
+    def on_mount(self) -> None:
+        self.post_message(self.Until(default_until()))
+
+    # -- what the focused control does --------------------------------------------------------------------
+    def _on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        node: Widget | None = event.widget
+        tip = ""
+        while node is not None and node is not self and not tip:
+            tip = str(node.tooltip or "")
+            node = node.parent if isinstance(node.parent, Widget) else None
+        help_line = self.query_one("#steer-help", Static)
+        help_line.update(tip)
+        help_line.display = bool(tip)
+
+    def _on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.query_one("#steer-help", Static).display = False
+
+    # -- the run-until condition of new runs ----------------------------------------------------------
+    def show_until(self, kind: str, text: str) -> None:
+        """Show a condition in the until widget without applying it."""
+        with self.prevent(Select.Changed):
+            self.query_one("#until-kind", Select).value = kind
+        self.query_one("#until-value", Input).value = text
+
+    def until_cleared(self) -> None:
+        """A met condition was cleared by the run."""
+        self.show_until("none", "")
+        self.default_in_force = False
+
+    def new_run(self, loaded: bool, active: bool) -> None:
+        """A new session: ``loaded`` from a checkpoint or built from the settings; ``active`` whether a
+        condition is in force for it. A built run gets the default back if none is (and the user did
+        not choose "no condition"); a loaded one drops the untouched default."""
+        if loaded:
+            if self.default_in_force and active:
+                self.show_until("none", "")
+                self.default_in_force = False
+                self.post_message(self.Until(RunUntil()))
+        elif not active and not self.user_cleared:
+            self.show_until(*DEFAULT_UNTIL)
+            self.default_in_force = True
+            self.post_message(self.Until(default_until()))
 
     def show_error(self, message: str) -> None:
         widget = self.query_one("#steer-error", Static)
@@ -82,6 +142,7 @@ class SteerBar(Vertical):
             self.show_error(str(exc))
             return False
         self.show_error("")
+        self.user_cleared, self.default_in_force = not until.active, False
         self.post_message(self.Until(until))
         return True
 
@@ -94,6 +155,11 @@ class SteerBar(Vertical):
     def _pace_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.request_pace(event.value)
+
+    @on(Button.Pressed, "#pace-watch")
+    def _watch_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.request_pace("watch")
 
     @on(Input.Submitted, "#until-value")
     def _until_submitted(self, event: Input.Submitted) -> None:
