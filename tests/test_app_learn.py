@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList, TabbedContent
+from textual.widgets import Markdown, OptionList, Static, TabbedContent
 
 from tests.app_support import isolated_models_dir, wait_for  # noqa: F401  (autouse fixture)
 from workbench.app import WorkbenchApp
@@ -41,11 +41,29 @@ async def test_f10_shows_the_learn_pane_with_every_lesson_listed() -> None:
         assert pane.choice == "ck:encoder-digits"  # no live run: the shipped model
 
 
-async def test_every_lesson_opens_and_its_cells_compute_without_an_error() -> None:
+async def test_every_lesson_renders_in_the_reader() -> None:
+    app = WorkbenchApp(initial_pane="learn")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = _pane(app)
+        for index, lesson in enumerate(pane.lessons):
+            pane.open_lesson(index)
+            await pilot.pause()
+            body = app.query_one("#lesson-body")
+            texts = [p for p in lesson.parts if type(p).__name__ == "Markdown"]
+            assert len(body.query(Markdown)) == len(texts) >= 3, lesson.key
+            assert len(body.query(LiveCellView)) == len(lesson.cells)
+            assert len(body.query(ExerciseView)) == len(lesson.exercises) >= 1
+            assert app.query_one("#learn-title", Static).content.plain.startswith(f"{lesson.number}. ")
+
+
+async def test_lessons_open_and_their_cells_compute_without_an_error() -> None:
+    """Three lessons in the app (tokens, attention, the decoder's cells on an encoder); every cell of every
+    lesson on every model is computed by tests/test_lessons.py."""
     app = WorkbenchApp(initial_pane="learn")
     async with app.run_test(size=(160, 50)) as pilot:
         pane = _pane(app)
-        for index, lesson in enumerate(pane.lessons):
+        for index in (0, 2, 10):
+            lesson = pane.lessons[index]
             await _open(pilot, pane, index)
             views = list(pane.query(LiveCellView))
             assert len(views) == len(lesson.cells) >= 1
