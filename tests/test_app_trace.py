@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from core.errors import LLMLearnError
 from core.probe.trace import trace_checkpoint
@@ -38,6 +39,16 @@ async def _traced(pilot: Pilot[int]) -> TraceScreen:
 async def _open(pilot: Pilot[int], name: str, text: str = EXPR) -> TraceScreen:
     open_trace(pilot.app, CheckpointModelSource(name), f"ck:{name}", text)
     return await _traced(pilot)
+
+
+async def _ask(pilot: Pilot[int], key: str, text: str) -> None:
+    """Open the screen's input line with ``key`` (/ jump, p parameter), fill it with ``text``, press Enter
+    (setting the value: typing it key by key redraws the screen once per character)."""
+    await pilot.press(key)
+    field = pilot.app.screen.query_one("#trace-ask", Input)
+    assert not field.disabled
+    field.value = text
+    await pilot.press("enter")
 
 
 def _name(screen: TraceScreen) -> str:
@@ -77,11 +88,11 @@ async def test_f12_in_inference_traces_the_latest_answer_and_keys_move_through_t
         assert screen.trace.pages()[screen.index][0] == "update"
         await pilot.press("f")
         assert screen.index == 0
-        await pilot.press("slash", *"blocks.1.attn", "enter")
+        await _ask(pilot, "slash", "blocks.1.attn")
         assert _name(screen) == "blocks.1.attn.q"
         await pilot.press("n")
         assert _name(screen) == "blocks.1.attn.k"
-        await pilot.press("slash", *"nothing.like.this", "enter")
+        await _ask(pilot, "slash", "nothing.like.this")
         assert "✗ no stage name starts with 'nothing.like.this'" in screen.status_plain()
         assert _name(screen) == "blocks.1.attn.k"  # stays where it was
         await pilot.press("escape")
@@ -92,7 +103,7 @@ async def test_the_probabilities_page_shows_the_traces_own_values() -> None:
     app = WorkbenchApp(initial_pane="training")
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await _open(pilot, "encoder-digits")
-        await pilot.press("slash", *"probabilities", "enter")
+        await _ask(pilot, "slash", "probabilities")
         assert _name(screen) == "probabilities"
         expected = trace_checkpoint(read_checkpoint("encoder-digits"), EXPR).stage("probabilities")
         assert screen.trace is not None
@@ -111,8 +122,9 @@ async def test_c_checks_a_backward_stage_and_shows_its_error_with_a_mark() -> No
         screen = await _open(pilot, "encoder-digits")
         await pilot.press("c")  # a forward stage: nothing to check, one line says so
         assert "c checks a backward stage" in screen.status_plain()
-        await pilot.press("slash", *"blocks.0.attn.softmax", "enter", "b")
-        await pilot.press("slash", *"blocks.1.attn.softmax", "enter")
+        await _ask(pilot, "slash", "blocks.0.attn.softmax")
+        await pilot.press("b")
+        await _ask(pilot, "slash", "blocks.1.attn.softmax")
         assert screen.trace is not None and screen.trace.pages()[screen.index][0] == "backward"
         text = screen.stage_plain()
         assert "upstream G" in text and "gradient out" in text and "rule" in text
@@ -128,7 +140,7 @@ async def test_c_checks_a_backward_stage_and_shows_its_error_with_a_mark() -> No
         await wait_for(pilot, lambda: screen.idle, what="the check")
         await pilot.pause()
         assert "5.00e-01 ✗" in screen.stage_plain()
-        await pilot.press("slash", *"head", "enter")  # parameter gradients are listed on the head's stage
+        await _ask(pilot, "slash", "head")  # parameter gradients are listed on the head's stage
         await pilot.press("b", "right")
         assert "dhead.w" in screen.stage_plain() and "parameter gradients" in screen.stage_plain()
 
@@ -141,10 +153,10 @@ async def test_the_decoder_trace_shows_the_teacher_forced_tokens_and_the_loss_ma
         context = str(screen.query_one("#trace-context").content)
         assert "teacher-forced input Max ( 3 , 7 , 2 ) = 7" in context
         assert "scored (loss mask): 8:=, 9:7" in context
-        await pilot.press("slash", *"loss_mask", "enter")
+        await _ask(pilot, "slash", "loss_mask")
         text = screen.stage_plain()
         assert "only the answer is scored" in text and "8:=" in text
-        await pilot.press("slash", *"blocks.2.attn.mask", "enter")
+        await _ask(pilot, "slash", "blocks.2.attn.mask")
         assert "−∞" in screen.stage_plain()  # the causal mask
 
 
@@ -158,12 +170,11 @@ async def test_the_update_pages_follow_one_parameter_and_p_picks_another() -> No
         shown = [r for r in rows if r in ("w", "g", "m", "v", "m̂", "v̂", "step", "Δw/w")]
         assert shown == ["w", "g", "m", "v", "m̂", "v̂", "step", "Δw/w"]  # one row each, in the optimizer's order
         assert "update of blocks." in text and "Adam step" in text and "‖Δw‖/‖w‖" in text
-        await pilot.press("p", *"no.such.param", "enter")
+        await _ask(pilot, "p", "no.such.param")
         await wait_for(pilot, lambda: screen.idle, what="the retrace")
         assert "✗ no parameter named 'no.such.param'" in screen.status_plain()
         assert screen.trace is not None and screen.trace.update is not None  # the old trace stays
-        await pilot.press("p")
-        await pilot.press(*["backspace"] * 40, *"head.w", "enter")
+        await _ask(pilot, "p", "head.w")
         await wait_for(pilot, lambda: screen.idle and screen.param == "head.w", what="the retrace")
         await pilot.pause()
         assert screen.trace.update is not None and screen.trace.update.param == "head.w"
