@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from workbench.app import WorkbenchApp
 
@@ -59,9 +59,13 @@ async def set_value(pilot: Pilot[int], selector: str, value: str) -> None:
     await (pilot.pause(0.05) if pilot.app.controller.state == "running" else pilot.pause())
 
 
-async def tiny_settings(pilot: Pilot[int], **overrides: str) -> None:
-    """Small dataset and model in the forms, so a run takes milliseconds per step."""
+async def tiny_settings(pilot: Pilot[int], *, default_until: bool = False, **overrides: str) -> None:
+    """Small dataset and model in the forms, so a run takes milliseconds per step; and, unless
+    ``default_until``, "no condition" chosen in the until widget, as a user would, so that a test's run is
+    not paused by the default val acc ≥ 99% at a moment that depends on the machine's speed."""
     app = pilot.app
+    if not default_until:
+        app.query_one("#until-kind", Select).value = "none"
     for key, value in TINY_DATASET.items():
         app.query_one(f"#ds-{key}", Input).value = overrides.pop(key, value)
     for key, value in TINY_MODEL.items():

@@ -193,7 +193,7 @@ async def test_a_new_run_stops_by_itself_at_99_percent_validation_accuracy() -> 
         # an easy task, so that 99% comes within a few hundred steps
         for op in ("Second", "Last", "Max", "Min"):
             app.query_one(f"#op-{op}", Checkbox).value = False
-        await tiny_settings(pilot, epochs="200", eval_every="20", lr="0.01")
+        await tiny_settings(pilot, default_until=True, epochs="200", eval_every="20", lr="0.01")
         await app.run_action("toggle_run")
         await wait_for(pilot, lambda: app.controller.state == "paused", timeout=60, what="val acc ≥ 99%")
         assert app.controller.last_eval is not None and app.controller.last_eval.accuracy >= 0.99
