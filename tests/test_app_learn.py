@@ -156,3 +156,24 @@ def test_run_app_opens_on_learn_only_the_first_time(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(app_module.WorkbenchApp, "run", lambda self, mouse=True: opened.append(self.initial_pane))
     app_module.run_app()
     assert opened == ["learn" if first else "training"]
+
+
+async def test_lessons_follow_the_live_run_once_there_is_one_unless_a_model_was_chosen() -> None:
+    from tests.app_support import tiny_settings
+
+    app = WorkbenchApp(initial_pane="training")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await tiny_settings(pilot)
+        await app.run_action("step")
+        await wait_for(pilot, lambda: app.controller.session is not None and app.controller.state == "paused",
+                       what="a paused run")
+        await app.run_action("show_pane('learn')")
+        pane = _pane(app)
+        assert pane.choice == "ck:encoder-digits"
+        await _open(pilot, pane, 0)
+        assert pane.choice == "live"
+        assert all(v.error is None for v in pane.query(LiveCellView))  # computed on the paused live run
+        pane.user_picked = True
+        pane.pick("ck:decoder-0-99")
+        await _open(pilot, pane, 1)
+        assert pane.choice == "ck:decoder-0-99"

@@ -8,8 +8,9 @@ screen both columns show; on a narrow one (80 columns) the list and the reader t
 a lesson, escape returns to the list.
 
 Which model: the chooser in the reader's bar — the live run (only while it is not training: the live
-source copies its weights under the session lock) or any saved model; by default the live run if there
-is one, else the shipped ``encoder-digits``.
+source copies its weights under the session lock) or any saved model; by default the shipped
+``encoder-digits`` until the learner has a run, then the live run (from the next lesson opened), unless
+they chose a model themselves.
 
 Threads: cells and checks run in one thread worker, in the order asked (a check may even train a tiny
 model for 50 steps); results come back with ``call_from_thread``. Any failure a learner can cause — an
@@ -88,6 +89,7 @@ class LearnPane(Widget):
         except LLMLearnError as exc:  # a damaged installation: say so, keep the app
             self.lessons, self.load_error = [], str(exc)
         self.current: int | None = None
+        self.user_picked = False  # the learner chose a model in the bar (else the live run once there is one)
         self._jobs: deque[Job] = deque()
         self._jobs_lock = threading.Lock()
         self._busy = False
@@ -150,6 +152,8 @@ class LearnPane(Widget):
         if not 0 <= index < len(self.lessons):
             return
         lesson = self.lessons[index]
+        if not self.user_picked and self.get_session() is not None and self.models.choice != LIVE:
+            self.pick(LIVE)  # the learner has a run now: lessons follow it unless they chose a model
         self.current = index
         self.progress.mark_opened(lesson.key)
         self._refresh_list()
@@ -211,6 +215,7 @@ class LearnPane(Widget):
     @on(ModelChooser.Chosen)
     def _model_chosen(self, event: ModelChooser.Chosen) -> None:
         event.stop()
+        self.user_picked = True
         self.pick(event.choice)
 
     def pick(self, choice: str) -> None:
