@@ -11,16 +11,19 @@ ignored), and saving under a shipped name, or anywhere inside the shipped folder
 
 Layout of a checkpoint directory:
     config.json          format/version, run config (task, model, optimizer, seed), vocabulary, training
-                         position and RNG state, metrics, and the SHA-256 of the weights file
+                         position and RNG state, metrics, and the SHA-256 of the weights and history files
     weights.safetensors  parameters (``model.<name>``) and optimizer state (``optimizer.<name>``); its
                          metadata holds the SHA-256 of config.json's content, so an edit to either file
                          is detected
     history.jsonl        the metric history, one JSON object per line
 
-Safety: safetensors and JSON are parsed, never executed (no pickle). Saving writes a complete new
-directory beside the old one and swaps it in with renames; a crash at any point leaves either the
-previous checkpoint or the new one, and the next access finishes or rolls back the swap. Names are
-plain identifiers, so nothing can be written or read outside the models directory.
+Safety: safetensors and JSON are parsed, never executed (no pickle), through bounded reads of regular
+files inside the models folder (``core.safe_files``; the fields are checked in ``contents``). Saving
+writes a complete new directory in a staging folder of its own, under a lock per name
+(``core.file_lock``), and swaps it in with renames, fsyncing files and folders; a crash at any point
+leaves either the previous checkpoint or the new one, and the next save (holding the lock) finishes or
+rolls back the swap — a reader never deletes or waits (``writer.read_consistently``). Names are plain
+identifiers, so nothing can be written or read outside the models directory.
 """
 
 from core.train.checkpoint.format import CONFIG_FILE, FORMAT, HISTORY_FILE, VERSION, WEIGHTS_FILE, dataset_fingerprint
