@@ -159,23 +159,25 @@ async def test_attention_heatmap_follows_the_layer_and_head() -> None:
             return text.splitlines()[0], text
 
         caption, mean_map = shown()
-        assert caption.startswith("layer 1/2 · mean of heads")
+        assert caption.startswith("layer 0 (0–1) · mean of heads")
         assert "Max▶" in mean_map  # the position the encoder reads is marked
-        # head 3 of layer 1, picked with the Select
+        # head 2 of layer 0 (from 0, as in blocks.0.attn), picked with the Select
         app.query_one("#inf-head", Select).value = 2
         await pilot.pause()
         caption, head_map = shown()
-        assert caption.startswith("layer 1/2 · head 3/4")
+        assert caption.startswith("layer 0 (0–1) · head 2 (0–3)")
         assert head_map != mean_map
         assert (amap.matrix() == prediction.attention[0][2]).all()
-        # layer 2 with the keyboard: focus the map, ↓ next layer, → next head (the Selects follow)
+        # layer 1 with the keyboard: focus the map, ↓ next layer, → next head (the Selects follow)
         amap.focus()
         await pilot.press("down")
         caption, layer2 = shown()
-        assert caption.startswith("layer 2/2 · head 3/4") and layer2 != head_map
+        assert caption.startswith("layer 1 (0–1) · head 2 (0–3)") and layer2 != head_map
         assert app.query_one("#inf-layer", Select).value == 1
+        labels = [str(prompt) for prompt, _ in app.query_one("#inf-head", Select)._options]
+        assert labels == ["mean", "0", "1", "2", "3"]  # after the label "head ": never "head head 1"
         await pilot.press("right")
-        assert shown()[0].startswith("layer 2/2 · head 4/4")
+        assert shown()[0].startswith("layer 1 (0–1) · head 3 (0–3)")
         assert app.query_one("#inf-head", Select).value == 3
         assert (amap.matrix() == prediction.attention[1][3]).all()
         # the cells print the weights in percent: row "Max" of this head

@@ -106,5 +106,6 @@ def test_detail_title_and_where_the_answer_is_read() -> None:
 def test_pct_handles_tiny_and_non_finite_probabilities() -> None:
     assert pct(0.5) == " 50.0%"
     assert pct(0.0) == "  0.0%"
-    assert pct(0.0001) == " 1e-04"
+    assert pct(0.0001) == " 0.01%" and pct(0.0004) == " 0.04%" and pct(0.00004) == "<0.01%"  # never e-notation
+    assert all(pct(p).endswith("%") and len(pct(p)) == 6 for p in (1.0, 0.5, 0.001, 0.0009, 1e-9, 0.0))
     assert pct(float("nan")) == "  –  "

@@ -36,7 +36,7 @@ def rows_of(text: str) -> dict[str, list[str]]:
 def test_a_known_head_renders_its_labels_and_percent_cells() -> None:
     text = attention_text(known_data(), layer=0, head=1, width=80).plain
     lines = text.splitlines()
-    assert lines[0] == "layer 1/1 · head 2/2  (row: query token · column: key it attends to · %)"
+    assert lines[0] == "layer 0 (0) · head 1 (0–1)  (row: query token · column: key it attends to · %)"
     assert lines[1].split() == ["Max", "(", "3", ")"]  # the key tokens as column labels
     rows = rows_of(text)
     assert rows["Max▶"] == ["**", "", "", ""]  # 100% prints as ** (two digits fit a 3-wide cell)
@@ -50,7 +50,7 @@ def test_head_minus_one_is_the_mean_of_the_heads() -> None:
     data = known_data()
     assert np.allclose(data.matrix(0, -1), data.maps[0].mean(axis=0))
     text = attention_text(data, layer=0, head=-1).plain
-    assert text.startswith("layer 1/1 · mean of heads")
+    assert text.startswith("layer 0 (0) · mean of heads")
     assert rows_of(text)[")"] == ["20", "15", "60", "5"]  # (0+0.4)/2, (0+0.3)/2, (1+0.2)/2, (0+0.1)/2
 
 
@@ -70,6 +70,6 @@ def test_no_data_is_a_hint_and_the_height_counts_every_line() -> None:
     assert attention_height(data) == len(attention_text(data, 0, 0).plain.splitlines()) == 2 + 4 + 1
 
 
-def test_caption_counts_from_one() -> None:
-    assert caption(1, 2, 2, 4) == "layer 2/2 · head 3/4"
-    assert caption(0, 3, -1, 4) == "layer 1/3 · mean of heads"
+def test_caption_counts_from_zero_as_the_parameter_names_do() -> None:
+    assert caption(1, 2, 2, 4) == "layer 1 (0–1) · head 2 (0–3)"
+    assert caption(0, 3, -1, 4) == "layer 0 (0–2) · mean of heads"

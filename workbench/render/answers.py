@@ -17,10 +17,13 @@ MAX_SHOWN_INPUT = 120  # characters of the typed input echoed in an entry
 
 
 def pct(p: float) -> str:
-    """A probability in 6 columns: ``" 42.0%"``, tiny ones in e-notation, ``"  –  "`` for non-finite."""
+    """A probability in 6 columns, always as a percentage so a column never mixes notations:
+    ``" 42.0%"``, ``" 0.04%"`` below 0.1%, ``"<0.01%"`` below 0.01%, ``"  –  "`` for non-finite."""
     if not math.isfinite(p):
         return "  –  "
-    return f"{p:6.1%}" if p >= 0.001 or p == 0 else f"{p:6.0e}"
+    if p >= 0.001 or p == 0:
+        return f"{p:6.1%}"
+    return f"{p:6.2%}" if p >= 0.0001 else "<0.01%"
 
 
 def entry_text(r: ProbeResult) -> Text:
@@ -89,7 +92,7 @@ def generation_text(r: ProbeResult) -> Text:
             if i:
                 text.append(" · ", style="dim")
             text.append(tok, style="bold green" if tok == chosen else "")
-            text.append(f" {p:.1%}" if p >= 0.001 else f" {p:.0e}", style="dim")
+            text.append(f" {pct(p).strip()}", style="dim")
         text.append("\n")
     if g.beams:
         text.append("hypotheses, best first\n", style="bold")

@@ -50,9 +50,14 @@ class AttentionData:
 
 
 def caption(layer: int, n_layers: int, head: int, n_heads: int) -> str:
-    """``"layer 1/2 · head 3/4"`` (1-based), or ``"… · mean of heads"`` for head −1."""
-    which = "mean of heads" if head < 0 else f"head {head + 1}/{n_heads}"
-    return f"layer {layer + 1}/{n_layers} · {which}"
+    """``"layer 1 (0–1) · head 2 (0–3)"``, or ``"… · mean of heads"`` for head −1. Layers and heads count
+    from 0, as in the parameter names (``blocks.1.attn``) and everywhere else in the workbench."""
+    which = "mean of heads" if head < 0 else f"head {head} {_span(n_heads)}"
+    return f"layer {layer} {_span(n_layers)} · {which}"
+
+
+def _span(n: int) -> str:
+    return "(0)" if n <= 1 else f"(0–{n - 1})"
 
 
 def cell_width(tokens: Sequence[str], width: int) -> int:

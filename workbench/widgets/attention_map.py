@@ -142,9 +142,9 @@ class AttentionView(Widget):
         p = self.prefix
         with Horizontal(classes=f"{p}-row"):
             yield Label("layer ", classes=f"{p}-label")
-            yield Select([("layer 1", 0)], value=0, allow_blank=False, compact=True, id=f"{p}-layer")
+            yield Select([("0", 0)], value=0, allow_blank=False, compact=True, id=f"{p}-layer")
             yield Label(" head ", classes=f"{p}-label")
-            yield Select([("mean of heads", -1)], value=-1, allow_blank=False, compact=True, id=f"{p}-head")
+            yield Select([("mean", -1)], value=-1, allow_blank=False, compact=True, id=f"{p}-head")
         yield AttentionMap(id=f"{p}-attention")
 
     @property
@@ -162,8 +162,10 @@ class AttentionView(Widget):
         amap = self.map
         layer_select, head_select = self._selects()
         with self.prevent(Select.Changed):
-            layer_select.set_options([(f"layer {i + 1}", i) for i in range(max(1, n_layers))])
-            head_select.set_options([("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(n_heads)])
+            # The labels "layer" / "head" stand before the selects; the options are just the indices,
+            # from 0 as in the parameter names (blocks.0.attn) — not "layer layer 1".
+            layer_select.set_options([(str(i), i) for i in range(max(1, n_layers))])
+            head_select.set_options([("mean", -1)] + [(str(h), h) for h in range(n_heads)])
             layer_select.value = min(amap.layer_index, max(0, n_layers - 1))
             head_select.value = amap.head_index if amap.head_index < n_heads else -1
         amap.data = data
