@@ -24,6 +24,7 @@ from workbench.screens.quit import QuitScreen
 from workbench.screens.save_checkpoint import SaveCheckpointScreen
 from workbench.widgets.charts import MetricChart
 from workbench.widgets.form import FieldRow
+from workbench.widgets.model_chooser import ModelChooser
 
 
 async def _start_running(app: WorkbenchApp, pilot, min_steps: int = 5) -> None:  # type: ignore[no-untyped-def]
@@ -169,6 +170,10 @@ async def test_save_a_checkpoint_then_load_it_back() -> None:
         await wait_for(pilot, lambda: app.controller.saved_step == 3, what="the save")
         assert (models_dir / "ui-test" / "config.json").exists()
         assert not app.controller.has_unsaved_progress()
+        for picker in ("#inf-model", "#insp-model", "#learn-model"):  # listed at once, no restart needed
+            chooser = app.query_one(picker, ModelChooser)
+            await wait_for(pilot, lambda c=chooser: "ck:ui-test" in [v for _, v in c.options_for()],  # type: ignore[misc]
+                           what=f"ui-test in {picker}")
 
         await pilot.press("f7", "f7")
         await wait_for(pilot, lambda: step_of(app) == 5 and app.controller.state == "paused", what="two more steps")

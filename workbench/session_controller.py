@@ -62,6 +62,7 @@ from workbench.messages import (
     SessionUpdated,
     UntilMet,
 )
+from workbench.widgets.model_chooser import ModelChooser
 
 POLL_INTERVAL = 0.1  # s between drains of the event queue
 RATE_WINDOW = 3.0  # s of step timestamps used for steps/s and the ETA
@@ -365,6 +366,8 @@ class SessionController:
             self.saved_step = message.step
             self.checkpoint_name = message.name
         then, self._after_save = self._after_save, None
+        for chooser in self.app.query(ModelChooser):  # every model picker lists the new checkpoint
+            chooser.reload()
         self.app.post_message(SessionUpdated(False))
         if then is not None:
             then()
