@@ -235,3 +235,18 @@ def test_every_strategy_reports_a_consistent_token_by_token_view(run: Run, name:
         if r.finished and all(t.isdigit() for t in r.tokens[:-1]) and len(r.tokens) > 1:
             assert r.answer == int("".join(r.tokens[:-1]))
             assert r.correct == (r.answer == r.truth)
+
+
+def test_the_same_expression_twice_in_one_batch_gets_its_own_sample() -> None:
+    from core.probe.answers import ProbeOptions, answer_texts, draw_seed
+    from core.train.checkpoint import read_checkpoint
+
+    ck = read_checkpoint("decoder-0-99")
+    model = ck.build_model()
+    options = ProbeOptions("sample", 8.0, 0, 3, seed=1)  # a hot temperature: draws differ
+    results = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"] * 6, options)
+    draws = [tuple(r.generation.tokens) for r in results if r.generation is not None]
+    assert len(draws) == 6 and len(set(draws)) > 1
+    again = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"] * 6, options)
+    assert draws == [tuple(r.generation.tokens) for r in again if r.generation is not None]  # reproducible
+    assert draw_seed(1, 0) != draw_seed(1, 1) and draw_seed(1, 0) == draw_seed(1, 0)

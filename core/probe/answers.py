@@ -18,6 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.data.task import TaskConfig
 from core.errors import LLMLearnError
 from core.nn.models.factory import Model
@@ -38,6 +40,12 @@ class ProbeOptions:
     top_k: int = 0  # sampling: keep the k most likely tokens (0 = all)
     beam_width: int = 3
     seed: int = 0  # sampling draws
+
+
+def draw_seed(seed: int, index: int) -> int:
+    """The sampling seed of the ``index``-th expression of one submission: its own draw (the same
+    expression twice in one ``;`` batch gets two samples), still reproducible from ``seed``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def parse_options(strategy: object, temperature: str, top_k: str, beam_width: str, seed: int = 0) -> ProbeOptions:
@@ -117,7 +125,7 @@ def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: 
         for r in results:
             r.error = _internal(exc)
         return results
-    for r, p in zip(results, predictions, strict=True):
+    for i, (r, p) in enumerate(zip(results, predictions, strict=True)):
         r.prediction = p
         if p.error:
             r.error = p.error
@@ -125,7 +133,7 @@ def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: 
         if kind == "decoder":
             try:
                 r.generation = generate_answer(model, task, r.text, options.strategy, options.temperature,
-                                               options.top_k, options.beam_width, options.seed)
+                                               options.top_k, options.beam_width, draw_seed(options.seed, i))
             except (LLMLearnError, TypeError) as exc:
                 r.error = str(exc)
                 continue
