@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from core.probe.answers import ProbeResult
+from core.probe.answers import ProbeOptions, ProbeResult
 from core.probe.generation import GenerationResult, Hypothesis
 from core.probe.inference import Prediction
 from core.probe.logit_lens import LogitLensResult
@@ -109,3 +109,14 @@ def test_pct_handles_tiny_and_non_finite_probabilities() -> None:
     assert pct(0.0001) == " 0.01%" and pct(0.0004) == " 0.04%" and pct(0.00004) == "<0.01%"  # never e-notation
     assert all(pct(p).endswith("%") and len(pct(p)) == 6 for p in (1.0, 0.5, 0.001, 0.0009, 1e-9, 0.0))
     assert pct(float("nan")) == "  –  "
+
+
+def test_a_parse_error_puts_a_caret_under_the_column_it_names() -> None:
+    from core.probe.answers import answer_texts
+    from core.train.checkpoint import read_checkpoint
+
+    ck = read_checkpoint("encoder-digits")
+    (r,) = answer_texts(ck.build_model(), ck.config.dataset.task, ["Max(3, 7"], ProbeOptions("greedy", 1.0, 0, 3))
+    lines = entry_text(r).plain.splitlines()
+    assert lines[0] == "› Max(3, 7" and "column 9" in lines[2]
+    assert lines[1] == "  " + " " * 8 + "^"  # under column 9, the input's end: the missing ')'

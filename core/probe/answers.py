@@ -91,6 +91,7 @@ class ProbeResult:
     generation: GenerationResult | None = None  # decoder: the chosen strategy's sequence
     lens: LogitLensResult | None = None
     error: str | None = None
+    error_position: int | None = None  # a parse error's 0-based column in ``text`` (a caret goes under it)
     label: str = ""  # which model answered
 
     @property
@@ -128,7 +129,7 @@ def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: 
     for i, (r, p) in enumerate(zip(results, predictions, strict=True)):
         r.prediction = p
         if p.error:
-            r.error = p.error
+            r.error, r.error_position = p.error, p.error_position
             continue
         if kind == "decoder":
             try:

@@ -33,6 +33,7 @@ class Prediction:
     tokens: list[str] = field(default_factory=list)  # input tokens (decoder: prompt + generated)
     attention: list[np.ndarray] = field(default_factory=list)  # per layer (H, T, T)
     error: str | None = None
+    error_position: int | None = None  # 0-based column of ``text`` where a parse error was found
 
     @property
     def correct(self) -> bool:
@@ -54,6 +55,7 @@ def predict(model: Model, task: TaskConfig, texts: Sequence[str], top_k: int = 5
             r.expression = expression = parse_expression(r.text, task)
         except ExpressionError as exc:
             r.error = str(exc)
+            r.error_position = exc.position if exc.text == r.text else None
             continue
         r.truth = expression.evaluate()
         if not model.fits(expression, task):

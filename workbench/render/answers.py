@@ -32,6 +32,8 @@ def entry_text(r: ProbeResult) -> Text:
     text.append("› ", style="bold cyan")
     text.append(r.text if len(r.text) <= MAX_SHOWN_INPUT else r.text[:MAX_SHOWN_INPUT - 3] + "…")
     if r.error is not None:
+        if r.error_position is not None and r.error_position < MAX_SHOWN_INPUT - 3:
+            text.append("\n  " + " " * r.error_position + "^", style="bold red")  # under the column named
         text.append("\n  ✗ ", style="bold red")
         text.append(r.error, style="red")
         return text
