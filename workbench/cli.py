@@ -25,6 +25,7 @@ from core.errors import LLMLearnError
 from core.probe.inference import predict
 from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir, user_models_dir
 from core.train.report import build_report
+from core.train.slices import slicing_line
 from workbench.cli_trace import add_parser as add_trace_parser
 from workbench.cli_trace import cmd_trace
 from workbench.cli_train import CLIError, add_train_parser, cmd_train, given_options
@@ -97,6 +98,14 @@ def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("      " + " ".join(f"{c:>5}" for c in range(task.num_classes)) + "     -\n")
         for t, row in enumerate(report.confusion):
             out.write(f"{t:>5} " + " ".join(f"{int(v):>5}" for v in row) + "\n")
+    if report.slices:
+        out.write("by slice:\n")
+        for key, group in report.slices.items():
+            out.write(slicing_line(key, group) + "\n")
+        worst = report.worst_slices(1)
+        if worst:
+            s = worst[0]
+            out.write(f"lowest slice: {s.title} at {s.accuracy:.1%} ({s.correct:,}/{s.n:,})\n"[:80].rstrip() + "\n")
     confusions = report.top_confusions()
     if confusions:
         out.write("most frequent errors: " + ", ".join(

@@ -1,8 +1,8 @@
 """Evaluation report of a model on a split: the numbers a person checks after training.
 
 Overall accuracy, accuracy by operation and by argument count, the confusion matrix of true vs
-predicted answers, the mistakes themselves, and a warning when the gap between training and validation
-accuracy says the model memorises rather than generalises.
+predicted answers, the mistakes themselves, accuracy by slice (``core.train.slices``), and a warning
+when the gap between training and validation accuracy says the model memorises rather than generalises.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from core.data.batching import EncodedSplit, make_batch
+from core.data.expression import Expression, parse_expression
 from core.data.task import TaskConfig
 from core.nn.models.factory import Model
 from core.train.evaluation import EvalResult, evaluate
 from core.train.objective import forward_loss
+from core.train.slices import Slice, compute_slices, min_slice_accuracy, slices_to_dict, worst_slices
 
 #: train − validation accuracy above which the report warns about overfitting
 OVERFIT_GAP = 0.05
@@ -41,6 +43,11 @@ class EvaluationReport:
     mistakes: list[Mistake]
     train_accuracy: float | None = None
     warnings: list[str] = field(default_factory=list)
+    slices: dict[str, list[Slice]] = field(default_factory=dict)  # slicing key → slices (core.train.slices)
+
+    def worst_slices(self, k: int = 3) -> list[Slice]:
+        """The ``k`` least accurate slices (of at least ``MIN_SLICE_COUNT`` examples) across slicings."""
+        return worst_slices(self.slices, k)
 
     def top_confusions(self, k: int = 10) -> list[tuple[int, int, int]]:
         """The ``k`` most frequent (true, predicted, count) errors."""
@@ -65,6 +72,7 @@ class EvaluationReport:
             "top_confusions": [{"truth": t, "predicted": p, "count": n} for t, p, n in self.top_confusions()],
             "mistakes": [m.__dict__ for m in self.mistakes[:max_mistakes]],
             "n_mistakes": len(self.mistakes), "warnings": self.warnings,
+            "slices": slices_to_dict(self.slices), "min_slice_accuracy": min_slice_accuracy(self.slices),
         }
 
 
@@ -87,6 +95,7 @@ def build_report(model: Model, task: TaskConfig, split_name: str, split: Encoded
         accuracy_by_op={task.operations[i]: a for i, a in result.accuracy_by_op.items()},
         accuracy_by_nargs=dict(result.accuracy_by_nargs),
         confusion=confusion_matrix(result, task.num_classes), mistakes=mistakes,
+        slices=compute_slices(split_expressions(split), result.correct, task.operations, task.max_value),
     )
     if train is not None and split_name != "train":
         report.train_accuracy = _train_accuracy(model, train, train_sample)
@@ -96,6 +105,22 @@ def build_report(model: Model, task: TaskConfig, split_name: str, split: Encoded
                 f"overfitting: training accuracy {report.train_accuracy:.1%} is {gap:.1%} above {split_name} "
                 f"accuracy {report.accuracy:.1%}; more data, dropout or weight decay may help")
     return report
+
+
+def split_expressions(split: EncodedSplit) -> list[Expression]:
+    """The split's expressions, re-parsed from its canonical texts (each distinct text once).
+
+    An EncodedSplit keeps only arrays and texts; parsing the texts back is cheaper than carrying the
+    Example objects through every caller, and canonical flat text takes the parser's fast path.
+    """
+    parsed: dict[str, Expression] = {}
+    out = []
+    for text in split.texts:
+        expr = parsed.get(text)
+        if expr is None:
+            expr = parsed[text] = parse_expression(text)
+        out.append(expr)
+    return out
 
 
 def _train_accuracy(model: Model, train: EncodedSplit, sample: int) -> float:

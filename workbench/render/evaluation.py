@@ -1,6 +1,6 @@
 """Text of the inspector's Evaluation and Gradient-check sections: accuracy by operation and argument
-count, the confusion matrix (a shaded grid for answers 0–9, the most frequent confusions beyond), the
-title of the mistakes table, and the gradient check's verdict."""
+count, the lowest slices (``core.train.slices``), the confusion matrix (a shaded grid for answers 0–9,
+the most frequent confusions beyond), the title of the mistakes table, and the gradient check's verdict."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from workbench.render.grids import grid, hbar
 
 ACCURACY_BAR = 20
 TOP_CONFUSIONS = 12
+LOWEST_SLICES = 3  # slices listed under "lowest slices": enough to point at a weakness, short enough to read
 
 
 def accuracy_text(report: EvaluationReport, label: str) -> Text:
-    """Overall accuracy and loss, then a bar per operation and per argument count (yellow below 99%)."""
+    """Overall accuracy and loss, then a bar per operation and per argument count (yellow below 99%), and
+    the least accurate slices, so a weakness hidden by a high overall accuracy shows."""
     text = Text(no_wrap=True, overflow="crop")
     wrong = len(report.mistakes)
     text.append(f"{report.split}: accuracy {report.accuracy:.2%}", style="bold")
@@ -32,6 +34,13 @@ def accuracy_text(report: EvaluationReport, label: str) -> Text:
         text.append(f"  {n} args ")
         text.append(hbar(acc, ACCURACY_BAR), style="cyan" if acc >= 0.99 else "yellow")
         text.append(f" {acc:7.2%}\n")
+    worst = report.worst_slices(LOWEST_SLICES)
+    if worst:
+        text.append("lowest slices\n", style="bold")
+        for s in worst:
+            text.append(f"  {s.title[:24]:<24} ")
+            text.append(hbar(s.accuracy, ACCURACY_BAR), style="cyan" if s.accuracy >= 0.99 else "yellow")
+            text.append(f" {s.accuracy:7.2%} (n={s.n:,})\n")
     for w in report.warnings:
         text.append(f"⚠ {w}\n", style="yellow")
     text.rstrip()
