@@ -137,7 +137,7 @@ def test_until_val_acc_stops_early(models_dir: Path) -> None:
 
 def test_predict_answers_good_lines_and_reports_bad_ones(trained: str) -> None:
     code, out, err = _run(["predict", "tiny", "-"], stdin="Max(3, 7, 2)\nFoo(1)\nmin ( 1 , 2 , 3 )\n")
-    assert code == 1  # one bad line
+    assert code == 2  # one bad line: bad input, as the README says; the good lines are still answered
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("Max(3, 7, 2) → ") and lines[1].startswith("Min(1, 2, 3) → ")
     assert "unknown operation 'Foo'" in err and err.count("\n") == 1
@@ -145,7 +145,7 @@ def test_predict_answers_good_lines_and_reports_bad_ones(trained: str) -> None:
 
 def test_predict_json(trained: str) -> None:
     code, out, _ = _run(["predict", "tiny", "Max(3, 7, 2)", "Max(3, 7)", "--json"])
-    assert code == 1
+    assert code == 2
     rows = [json.loads(x) for x in out.splitlines()]
     assert rows[0]["truth"] == 7 and rows[0]["error"] is None and len(rows[0]["top"]) == 3
     assert "too few arguments" in rows[1]["error"] or "argument" in rows[1]["error"]
@@ -251,9 +251,26 @@ def test_predict_works_on_an_ascii_terminal_and_with_bad_input_bytes() -> None:
                          input=b"Max(3, 7, 2)\nMin(\xff\xfe 1, 2)\n", capture_output=True, env=env, timeout=60)
     assert b"Traceback" not in run.stderr, run.stderr
     assert run.stdout.startswith(b"Max(3, 7, 2) \\u2192 7")  # the arrow escaped, the answer there
-    assert b"error:" in run.stderr and run.returncode == 1  # the undecodable line is one error, not a crash
+    assert b"error:" in run.stderr and run.returncode == 2  # the undecodable line is one error, not a crash
 
 
 def test_a_huge_input_is_not_echoed_whole(models_dir: Path) -> None:
     code, _, err = _run(["predict", "encoder-digits", "Max(" + "1," * 100_000])
-    assert code == 1 and len(err) < 1_000 and "characters)" in err
+    assert code == 2 and len(err) < 1_000 and "characters)" in err
+
+
+def test_predict_takes_options_between_the_name_and_the_expressions(
+        trained: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["predict", "tiny", "--json", "Max(3, 7, 2)", "Min(1, 2, 3)"])
+    assert code == 0 and [json.loads(x)["truth"] for x in out.splitlines()] == [7, 1]
+    code, _, _ = _run(["predict", "tiny", "Max(3, 7, 2)", "--bogus"])
+    assert code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err  # argparse's own line
+
+
+def test_no_mouse_works_without_the_app_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.cli as cli
+
+    calls: list[bool] = []
+    monkeypatch.setattr(cli, "cmd_app", lambda mouse=True: calls.append(mouse) or 0)
+    assert _run(["--no-mouse"])[0] == 0 and _run([])[0] == 0 and _run(["app", "--no-mouse"])[0] == 0
+    assert calls == [False, True, False]

@@ -39,6 +39,7 @@ EXIT_USAGE = 2
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Train a tiny transformer from scratch in NumPy.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--no-mouse", action="store_true", help="with no command (the app): do not capture the mouse")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     add_train_parser(sub)
@@ -142,7 +143,7 @@ def cmd_predict(a: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
         mark = "✓" if r.correct else f"✗ (true answer {r.truth})"
         top = ", ".join(f"{ans}: {p:.1%}" for ans, p in r.top)
         out.write(f"{r.expression} → {r.answer if r.answer is not None else 'no answer'} {mark}   [{top}]\n")
-    return 1 if bad else 0
+    return EXIT_USAGE if bad else 0  # bad input, like every command (the good lines were still answered)
 
 
 def cmd_models(a: argparse.Namespace, out: TextIO) -> int:
@@ -226,7 +227,11 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     _tolerant_stdio(out, err, inp)
     parser = _parser()
     try:
-        a = parser.parse_args(argv)
+        a, extra = parser.parse_known_args(argv)
+        if extra and a.command == "predict" and not any(x.startswith("-") for x in extra):
+            a.expressions += extra  # `predict NAME --json EXPR`: argparse ends the positionals at --json
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
     try:
