@@ -111,7 +111,8 @@ async def test_run_until_pauses_by_itself_and_charts_fill_in(tmp_path: Path) -> 
         assert "until step 25" in static_text(app, "#run-state")
         await app.run_action("toggle_run")
         await wait_for(pilot, lambda: app.controller.state == "paused" and step_of(app) == 25, what="step 25")
-        assert "reached step 25" in static_text(app, "#run-state")
+        # the status line follows with the controller's next message
+        await wait_for(pilot, lambda: "reached step 25" in static_text(app, "#run-state"), what="the status line")
         assert "until" not in static_text(app, "#run-state")  # a met condition is cleared
         app.training.refresh_charts(force=True)
         await pilot.pause(0.1)
