@@ -425,3 +425,22 @@ def test_answer_from_source_reports_no_model_and_bad_options_per_text() -> None:
     assert decoder[0].error == "temperature must be a number" and decoder[0].kind == "decoder"
     encoder = answer_from_source(_tiny("encoder"), ["Max(1, 2, 0)"], None, "temperature must be a number")
     assert encoder[0].error is None and encoder[0].truth == 2  # an encoder ignores the decoding options
+
+
+async def test_console_lines_reflow_after_a_terminal_resize() -> None:
+    app = InferenceHost()
+    async with app.run_test(size=(220, 50)) as pilot:
+        pane = app.pane
+        pane.pick("encoder-digits")
+        pane.run_expression("Max(3, 7, 2); Max(1, 2; " + "Min(4, 5, 6); " * 3)
+        await wait_until(pilot, lambda: pane.idle and len(pane.results) >= 5)
+        await pilot.pause()
+        wide = max(len(line.rstrip()) for line in pane.console_text().splitlines())
+        await pilot.resize_terminal(112, 40)
+        await pilot.pause()
+        await pilot.pause()
+        width = pane.console.scrollable_content_region.width
+        lines = [line.rstrip() for line in pane.console_text().splitlines()]
+        assert wide > width  # the wide layout had longer lines than fit now
+        assert max(len(line) for line in lines) <= width  # rewrapped for the narrow console
+        assert sum("✗" in line for line in lines) >= 1 and any("Min(4, 5, 6)" in line for line in lines)

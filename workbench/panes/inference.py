@@ -43,6 +43,9 @@ from workbench.widgets.console_input import ConsoleInput
 from workbench.widgets.model_chooser import ModelChooser
 
 MAX_BATCH = 50  # expressions answered per submission (the rest are refused with a reason)
+REFLOW_ENTRIES = 500  # entries written again after a resize (each is a few lines; the log keeps 2000)
+INTRO = Text("Type an expression such as Max(3, 7, 2) and press Enter. The answer uses the model picked above: "
+             "the live run (while paused) or a saved checkpoint.", style="dim")
 CONSOLE_LINES = 2000
 STRATEGY_CHOICES: tuple[tuple[str, str], ...] = (("greedy", "greedy"), ("sample", "sample"),
                                                  ("beam search", "beam"))
@@ -84,6 +87,7 @@ class InferencePane(Widget):
         self._worker_busy = False
         self._seed = 0
         self._kind: str | None = None
+        self._console_width = 0  # the width the console's lines were wrapped for
 
     # -- layout -----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -119,13 +123,27 @@ class InferencePane(Widget):
                     yield Static("", id="inf-lens")
 
     def on_mount(self) -> None:
-        self.console.write(Text("Type an expression such as Max(3, 7, 2) and press Enter. The answer uses the "
-                                "model picked above: the live run (while paused) or a saved checkpoint.",
-                                style="dim"))
+        self.console.write(INTRO)
         self._show_detail()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110, "-stacked")
+        self.call_after_refresh(self._reflow_console)
+
+    def _reflow_console(self) -> None:
+        """RichLog wraps a line when it is written: after a resize, write the entries again at the new
+        width (the results are kept), so no line stays cut or wrapped for the old width."""
+        width = self.console.scrollable_content_region.width
+        if width == self._console_width or width <= 0:
+            return
+        first = self._console_width == 0
+        self._console_width = width
+        if first:
+            return
+        self.console.clear()
+        self.console.write(INTRO)
+        for r in self.results[-REFLOW_ENTRIES:]:
+            self.console.write(entry_text(r))
 
     @property
     def console(self) -> RichLog:
