@@ -56,7 +56,7 @@ written by hand in NumPy — watch it learn, and take it apart.
 A path: read lessons 1–3 here, train a model (F3, then F6), ask it questions (F4) and look inside (F5). \
 Each lesson computes its numbers on *your* model and checks your answers against it.
 
-Enter opens a lesson · n / p next / previous · F1 all keys"""
+Enter opens a lesson · n / p next / previous · ? explains any view · F1 all keys"""
 
 Job = tuple[Widget, Callable[[], object], Callable[[object], None], Callable[[str], None]]
 

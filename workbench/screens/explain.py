@@ -20,7 +20,9 @@ from textual.widgets import Markdown, Static, TabbedContent
 from workbench.explain import TOPICS, explanation, topic_for
 from workbench.styles import SCREENS_CSS
 
-EXPLAIN_KEY = Binding("question_mark", "explain", "Explain", key_display="?",
+#: Not in the footer: at 80 columns it would push Save and Load off it. F1, the palette and the Learn
+#: pane's welcome name it instead.
+EXPLAIN_KEY = Binding("question_mark", "explain", "Explain", key_display="?", show=False,
                       tooltip="What am I looking at? How to read the view the focus is in")
 
 
