@@ -101,6 +101,11 @@ def test_detail_title_and_where_the_answer_is_read() -> None:
     assert read_position(encoder_result())[0] == 0
     row, note = read_position(decoder_result())
     assert row == 3 and "'='" in note
+    assert "the greedy answer's attention (the beam search answer may differ)" in note  # never a false caption
+    greedy = decoder_result()
+    assert greedy.generation is not None
+    greedy.generation.strategy = "greedy"
+    assert read_position(greedy)[1] == "▶ '=': where the first answer token is predicted"
 
 
 def test_pct_handles_tiny_and_non_finite_probabilities() -> None:

@@ -161,5 +161,9 @@ def read_position(r: ProbeResult) -> tuple[int | None, str]:
     if r.kind == "decoder":
         tokens = r.prediction.tokens if r.prediction is not None else []
         row = tokens.index("=") if "=" in tokens else None
-        return row, "▶ '=': where the first answer token is predicted (greedy sequence)"
+        g = r.generation
+        if g is not None and g.strategy != "greedy":  # the map is the greedy answer's, not the one above
+            strategy = "beam search" if g.strategy == "beam" else g.strategy
+            return row, f"▶ '=': the greedy answer's attention (the {strategy} answer may differ)"
+        return row, "▶ '=': where the first answer token is predicted"
     return 0, "▶ position 0: where the encoder's head reads the answer"
