@@ -18,7 +18,7 @@ from tests.app_support import isolated_models_dir  # noqa: F401 (autouse: checkp
 from workbench.app import WorkbenchApp
 from workbench.widgets.footer import WorkbenchFooter
 
-N = 6  # toggles and switches each: the old footer kept ~400 dead widgets over these
+N = 4  # toggles and switches each: the old footer kept ~300 dead widgets over these
 WIDGET_SLACK = 5  # e.g. a notification or tooltip that happens to be alive at one count and not the other
 
 
@@ -26,8 +26,8 @@ async def test_pane_switches_and_settings_toggles_leave_no_widgets_behind() -> N
     app = WorkbenchApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await switches(pilot, 8)  # each pane twice: lazy parts and first-use caches are built
-        await toggles(pilot, 2)
+        await switches(pilot, 5)  # each pane once: lazy parts and first-use caches are built
+        await toggles(pilot, 1)
         await pilot.pause()
         gc.collect()
         widgets = live_widgets()
