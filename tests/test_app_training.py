@@ -144,7 +144,9 @@ async def test_pace_limits_the_steps_per_second() -> None:
         await set_value(pilot, "#pace-input", "")
         await app.query_one("#pace-input", Input).action_submit()
         await wait_for(pilot, lambda: step_of(app) > first + 200, what="full speed again")
-        assert app.controller.pace is None and "pace" not in static_text(app, "#run-state")
+        assert app.controller.pace is None
+        # the status line follows with the controller's next message
+        await wait_for(pilot, lambda: "pace" not in static_text(app, "#run-state"), what="the status line")
         await app.run_action("stop")
         await wait_for(pilot, lambda: app.controller.state == "stopped" and not app.controller.alive, what="stop")
 
