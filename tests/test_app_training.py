@@ -138,6 +138,8 @@ async def test_pace_limits_the_steps_per_second() -> None:
         await wait_for(pilot, lambda: step_of(app) >= first + 12, what="a dozen paced steps")
         # Measured from the steps' own timestamps (the exact schedule is tested on the session itself; here,
         # that the pace typed in the pane reached the worker — at full speed this run takes ~300 steps/s).
+        await wait_for(pilot, lambda: app.controller.steps_per_second() is not None,
+                       what=f"a measured rate (state {app.controller.state}, reason {app.controller.reason!r})")
         rate = app.controller.steps_per_second()
         assert rate is not None and rate <= 2 * 20, rate
         assert "pace 20/s" in static_text(app, "#run-state")
