@@ -257,6 +257,8 @@ async def test_the_watch_pace_is_offered_and_applied() -> None:
         assert "pace 20/s" in static_text(app, "#run-state")
         await app.run_action("toggle_run")
         await wait_for(pilot, lambda: step_of(app) >= 12, what="paced steps")
+        # the controller measures from the events it has drained (10×/s): on a loaded machine, wait for them
+        await wait_for(pilot, lambda: app.controller.steps_per_second() is not None, what="a measured rate")
         rate = app.controller.steps_per_second()
         assert rate is not None and rate <= 2 * WATCH_PACE, rate  # at full speed: hundreds of steps/s
         await app.run_action("set_pace('')")  # the palette's "Pace: full speed"
