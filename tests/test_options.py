@@ -47,7 +47,7 @@ from workbench.widgets.form import FieldSpec
 #: every option at a valid value other than its default (a new option must be added here)
 NON_DEFAULT: dict[str, Any] = {
     "operations": ("Max", "Min", "Second"), "max_value": 99, "min_args": 2, "max_args": 4, "max_depth": 2,
-    "n_train": 500, "n_val": 50, "n_test": 60, "data_seed": 7,
+    "strategy": "uniform", "n_train": 500, "n_val": 50, "n_test": 60, "data_seed": 7,
     "kind": "decoder", "d_model": 24, "n_layers": 3, "n_heads": 3, "d_ff": 40, "dropout": 0.1, "norm": "post",
     "activation": "gelu", "positional": "learned",
     "optimizer": "adamw", "lr": 3e-3, "momentum": 0.5, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6,

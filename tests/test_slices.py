@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 
 from core.data.expression import Expression, parse_expression
+from core.data.features import answer_position, digit_pattern, has_tie
 from core.train.checkpoint import read_checkpoint
 from core.train.report import EvaluationReport, build_report
 from core.train.slices import (
     SLICINGS,
     Slice,
-    answer_position,
     compute_slices,
-    digit_pattern,
-    has_tie,
     min_slice_accuracy,
     slicing_line,
     worst_slices,

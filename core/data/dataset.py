@@ -18,7 +18,9 @@ import numpy as np
 
 from core.budget import check_budget
 from core.data.expression import Expression
+from core.data.features import answer_position, has_tie, two_digit_count
 from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
+from core.data.stratified import StratifiedSampler
 from core.data.task import TaskConfig
 from core.errors import ConfigError, DatasetError
 from core.validation import MAX_SEED, Option, option_defaults, validate_options
@@ -31,6 +33,12 @@ MAX_TRAIN = 10_000_000
 MAX_HELD_OUT = 1_000_000
 
 ProgressCallback = Callable[[int, int], None]
+Sampler = ExpressionSampler | StratifiedSampler
+
+#: how expressions are drawn (``core.data.stratified`` and ``core.data.sampling``); files and checkpoints
+#: saved before strategies existed were uniform, so a config without one reads as "uniform"
+STRATEGIES: tuple[str, ...] = ("stratified", "uniform")
+LEGACY_STRATEGY = "uniform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,10 @@ class Example:
 
 #: The dataset's options besides the task (see ``core.validation.Option``), in the order they are checked.
 DATASET_OPTIONS: tuple[Option, ...] = (
+    Option("strategy", "choice", "stratified", "strategy",
+           "stratified: every answer value, answer position, digit count, tie and depth well represented; "
+           "uniform: every number drawn uniformly (small numbers then rare in 0–99 tasks)",
+           choices=STRATEGIES),
     Option("n_train", "int", 10_000, "n_train", "training examples (drawn with replacement)", 1, MAX_TRAIN),
     Option("n_val", "int", 1_000, "n_val", "validation examples (distinct, held out)", 0, MAX_HELD_OUT),
     Option("n_test", "int", 1_000, "n_test", "test examples (distinct, held out)", 0, MAX_HELD_OUT),
@@ -60,13 +72,15 @@ _DEFAULT = option_defaults(DATASET_OPTIONS)
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Everything needed to regenerate a dataset exactly: the task, split sizes and the seed."""
+    """Everything needed to regenerate a dataset exactly: the task, split sizes, the seed and how
+    expressions are drawn (``strategy``)."""
 
     task: TaskConfig = field(default_factory=TaskConfig)
     n_train: int = _DEFAULT["n_train"]
     n_val: int = _DEFAULT["n_val"]
     n_test: int = _DEFAULT["n_test"]
     seed: int = _DEFAULT["seed"]
+    strategy: str = _DEFAULT["strategy"]
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, TaskConfig):
@@ -99,14 +113,17 @@ class DatasetConfig:
             "n_val": self.n_val,
             "n_test": self.n_test,
             "seed": self.seed,
+            "strategy": self.strategy,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetConfig:
-        """Rebuild from ``to_dict()`` output; every key is required and no other key is allowed."""
+        """Rebuild from ``to_dict()`` output; every key is required (but ``strategy``, which configs
+        saved before it existed lack: they were uniform) and no other key is allowed."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a dataset config must be a JSON object, got {type(data).__name__}")
-        expected = ["task", "n_train", "n_val", "n_test", "seed"]
+        expected = ["task", "n_train", "n_val", "n_test", "seed", "strategy"]
+        data = {"strategy": LEGACY_STRATEGY, **data}
         missing = [k for k in expected if k not in data]
         if missing:
             raise ConfigError(f"dataset config is missing {', '.join(missing)}")
@@ -114,7 +131,7 @@ class DatasetConfig:
         if extra:
             raise ConfigError(f"dataset config has unknown keys: {', '.join(extra)}")
         task = TaskConfig.from_dict(data["task"])
-        return cls(task, data["n_train"], data["n_val"], data["n_test"], data["seed"])
+        return cls(task, data["n_train"], data["n_val"], data["n_test"], data["seed"], data["strategy"])
 
 
 @dataclass(repr=False)
@@ -139,9 +156,10 @@ class Dataset:
         return getattr(self, name)
 
     def stats(self, split_name: str) -> dict[str, Any]:
-        """Counts for a preview pane: examples, distinct expressions, and histograms by operation,
-        top-level argument count, expression token length and answer (zero-filled where a value is
-        possible but absent, so bars line up across splits)."""
+        """Counts for a preview pane — the dataset's coverage: examples, distinct expressions, and
+        histograms by operation, top-level argument count, expression token length, answer, position of
+        the answer among the arguments, two-digit numbers per expression (0–99 tasks), ties and nesting
+        depth (zero-filled where a value is possible but absent, so bars line up across splits)."""
         examples = self.split(split_name)
         task = self.config.task
         # Group by object identity first: identical examples usually share one object, so each
@@ -153,6 +171,10 @@ class Dataset:
         by_nargs: Counter[int] = Counter({k: 0 for k in range(lo, task.max_args + 1)})
         by_len: Counter[int] = Counter()
         by_answer: Counter[int] = Counter({v: 0 for v in range(task.num_classes)})
+        by_position: Counter[int] = Counter({k: 0 for k in range(task.max_args)})
+        by_two_digit: Counter[int] = Counter()
+        by_tie: Counter[str] = Counter({"no tie": 0, "tie": 0})
+        by_depth: Counter[int] = Counter({d: 0 for d in range(1, task.max_depth + 1)})
         distinct: set[Expression] = set()
         for key, count in multiplicity.items():
             ex = unique[key]
@@ -161,15 +183,25 @@ class Dataset:
             by_nargs[expr.n_args] += count
             by_len[len(expr.tokens())] += count
             by_answer[ex.answer] += count
+            by_position[answer_position(expr)] += count
+            by_two_digit[two_digit_count(expr)] += count
+            by_tie["tie" if has_tie(expr) else "no tie"] += count
+            by_depth[expr.depth] += count
             distinct.add(expr)
-        return {
+        out = {
             "n": len(examples),
             "distinct": len(distinct),
             "by_operation": dict(by_op),
             "by_n_args": dict(sorted(by_nargs.items())),
             "token_lengths": dict(sorted(by_len.items())),
             "by_answer": dict(sorted(by_answer.items())),
+            "by_answer_position": dict(sorted(by_position.items())),
+            "by_tie": dict(by_tie),
+            "by_depth": dict(sorted(by_depth.items())),
         }
+        if task.max_value >= 10:
+            out["by_two_digit_numbers"] = {k: by_two_digit[k] for k in range(max(by_two_digit, default=0) + 1)}
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -223,7 +255,7 @@ def _check_space(config: DatasetConfig) -> None:
 
 def _draw_split(
     rng: np.random.Generator,
-    sampler: ExpressionSampler,
+    sampler: Sampler,
     n: int,
     forbidden: set[ExprKey],
     distinct: bool,
@@ -267,7 +299,7 @@ class _ExampleBuilder:
     """Keys → Examples, one shared object per distinct key: a million-example train split of a small
     task holds only a few thousand distinct expressions, so this saves most of the time and memory."""
 
-    def __init__(self, sampler: ExpressionSampler) -> None:
+    def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
         self.table: dict[ExprKey, Example] = {}
 
@@ -280,18 +312,25 @@ class _ExampleBuilder:
         return [table[key] for key in keys]
 
 
+def make_sampler(config: DatasetConfig) -> Sampler:
+    """The sampler of the config's strategy."""
+    return StratifiedSampler(config.task) if config.strategy == "stratified" else ExpressionSampler(config.task)
+
+
 def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = None) -> Dataset:
     """Generate the dataset ``config`` describes; the same config always gives the same dataset.
 
     Operations are balanced (counts differ by at most one per split), argument counts uniform in each
-    op's range, numbers uniform in 0..max_value. ``progress(done, total)`` is called at the start and
-    then every ~1% of a split (at most every 10,000 examples).
+    op's range; the numbers are drawn as ``config.strategy`` says (``StratifiedSampler``: built from a
+    uniformly drawn answer, see ``core.data.stratified``; ``ExpressionSampler``: uniform in
+    0..max_value). ``progress(done, total)`` is called at the start and then every ~1% of a split (at
+    most every 10,000 examples).
     """
     if not isinstance(config, DatasetConfig):
         raise TypeError(f"generate_dataset needs a DatasetConfig, got {type(config).__name__}")
     _check_space(config)
     rng = np.random.default_rng(config.seed)
-    sampler = ExpressionSampler(config.task)
+    sampler = make_sampler(config)
     tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
     held_out: set[ExprKey] = set()
     val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.data.expression import Expression
+from core.data.features import digit_pattern, top_level_values
 
 #: (key used in JSON, title shown to people), in the order reports list them
 SLICINGS: tuple[tuple[str, str], ...] = (
@@ -49,40 +50,6 @@ class Slice:
     def title(self) -> str:
         """How a person reads it: ``answer value: 7``."""
         return f"{TITLES.get(self.name, self.name)}: {self.value_label}"
-
-
-def top_level_values(expr: Expression) -> list[int]:
-    """The values of the top-level arguments (nested arguments evaluated)."""
-    return [a.evaluate() if isinstance(a, Expression) else a for a in expr.args]
-
-
-def answer_position(expr: Expression) -> int:
-    """0-based index of the top-level argument whose value is the answer.
-
-    Where several arguments equal the answer (a tie), the first of them is taken: for ``Max(7, 2, 7)``
-    that is 0, even though the model may have "looked at" the last 7. ``First`` is 0 by definition,
-    ``Second`` 1 unless the first argument has the same value, and so on.
-    """
-    return top_level_values(expr).index(expr.evaluate())
-
-
-def has_tie(expr: Expression) -> bool:
-    """Whether the answer's value occurs more than once among the top-level arguments: then the
-    operation's choice does not matter for the answer (``Max(4, 4)`` is 4 whichever 4 is picked)."""
-    return top_level_values(expr).count(expr.evaluate()) > 1
-
-
-def digit_pattern(expr: Expression, max_value: int) -> str:
-    """Digit count of each top-level argument joined by "-", e.g. ``Max(3, 42, 7)`` → ``1-2-1``; a
-    nested argument is written ``e`` (its tokens are an expression, not digits).
-
-    For a 0–9 task every number has one digit, so the pattern says nothing beyond the argument count:
-    all examples then get the single slice ``1-digit`` (still reported, so every report has the same
-    slicings).
-    """
-    if max_value < 10:
-        return "1-digit"
-    return "-".join("e" if isinstance(a, Expression) else str(len(str(a))) for a in expr.args)
 
 
 def _features(expr: Expression, max_value: int) -> tuple[str, int, int, int, str, str, int]:

@@ -96,6 +96,32 @@ def bar_chart(counts: dict[Any, int], width: int = BAR_WIDTH, label_width: int =
     return text
 
 
+def answer_buckets(by_answer: dict[int, int], max_value: int) -> dict[str, int]:
+    """Answers 0–9 one bar each; 0–99 in bars of ten (``0–9``, ``10–19`` …), which is what shows
+    whether small answers are there at all."""
+    if max_value < 10:
+        return {str(k): n for k, n in by_answer.items()}
+    out: dict[str, int] = {}
+    for k, n in by_answer.items():
+        label = f"{k // 10 * 10}–{k // 10 * 10 + 9}"
+        out[label] = out.get(label, 0) + n
+    return out
+
+
+def coverage_sections(stats: dict[str, Any], max_value: int) -> list[tuple[str, dict[Any, int]]]:
+    """The coverage histograms under the samples: what the strategy balanced (see ``core.data.stratified``)."""
+    sections: list[tuple[str, dict[Any, int]]] = [
+        ("answer value", answer_buckets(stats["by_answer"], max_value)),
+        ("answer position (0 = first argument)", stats["by_answer_position"]),
+    ]
+    if "by_two_digit_numbers" in stats:
+        sections.append(("two-digit numbers per expression", stats["by_two_digit_numbers"]))
+    sections.append(("ties (the answer's value twice)", stats["by_tie"]))
+    if len(stats["by_depth"]) > 1:
+        sections.append(("nesting depth", stats["by_depth"]))
+    return sections
+
+
 class DatasetPane(Container):
     """Task form + generate/save/load on the left; samples and distributions of the dataset on the right."""
 
@@ -140,7 +166,7 @@ class DatasetPane(Container):
                     yield Static("", classes="field-error")
                 for spec in DATASET_FIELDS[:4]:
                     yield FieldRow(spec, "ds")
-                yield Static("Splits", classes="section-title")
+                yield Static("Data", classes="section-title")
                 for spec in DATASET_FIELDS[4:]:
                     yield FieldRow(spec, "ds")
                 with Horizontal(classes="button-row"):
@@ -165,6 +191,7 @@ class DatasetPane(Container):
                 yield Static("", id="stats-ops", classes="stats")
                 yield Static("", id="stats-args", classes="stats")
                 yield Static("", id="stats-lengths", classes="stats")
+                yield Static("", id="stats-coverage", classes="stats")
 
     def on_mount(self) -> None:
         table = self.query_one("#samples", DataTable)
@@ -330,7 +357,8 @@ class DatasetPane(Container):
         s = stats.by_split[split]
         summary = Text()
         summary.append(cfg.task.describe(), style="bold")
-        summary.append(f"\ntrain {cfg.n_train:,} · val {cfg.n_val:,} · test {cfg.n_test:,} · seed {cfg.seed}")
+        summary.append(f"\ntrain {cfg.n_train:,} · val {cfg.n_val:,} · test {cfg.n_test:,} · seed {cfg.seed}"
+                       f" · {cfg.strategy}")
         summary.append(f"\n{split}: {s['n']:,} examples, {s['distinct']:,} distinct expressions", style="dim")
         self.query_one("#dataset-summary", Static).update(summary)
         table = self.query_one("#samples", DataTable)
@@ -340,6 +368,10 @@ class DatasetPane(Container):
         self.query_one("#stats-ops", Static).update(self._section("per operation", s["by_operation"]))
         self.query_one("#stats-args", Static).update(self._section("arguments", s["by_n_args"]))
         self.query_one("#stats-lengths", Static).update(self._section("tokens", s["token_lengths"]))
+        coverage = Table.grid()
+        for title, counts in coverage_sections(s, cfg.task.max_value):
+            coverage.add_row(self._section(title, counts))
+        self.query_one("#stats-coverage", Static).update(coverage)
 
     @staticmethod
     def _section(title: str, counts: dict[Any, int]) -> Table:

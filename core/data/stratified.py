@@ -1,0 +1,146 @@
+"""Stratified generation: expressions built backwards from their answer, so every region a person types
+into is in the data.
+
+Uniform draws make some inputs vanishingly rare: five numbers from 0–99 are all below 10 with
+probability 10⁻⁵, so a model can score 99.9% on a uniform test split and still answer ``Max(3, 7, 2)``
+wrongly. This sampler instead chooses, for each expression (all choices independent and uniform unless
+a share is given):
+
+    operation         balanced by the caller (example i gets operation i mod n_ops)
+    argument count k  uniform in the operation's range
+    depth d           uniform in 1..max_depth (nested tasks); one argument is an expression of depth d−1
+    answer a          uniform in 0..max_value — every answer value equally often
+    small             with share SMALL_SHARE (0–99 tasks): every number of the expression is single-digit
+    answer position   Max/Min: uniform in 0..k−1; First 0, Second 1, Last k−1
+    the other numbers Max: in 0..a−1, Min: in a+1..max, First/Second/Last: anywhere (only 0 for
+                      Max(0, …) and max for Min(max, …), where nothing else is possible); each number's
+                      digit count 1 or 2 with equal chance where both are possible
+    close             with share CLOSE_SHARE the other numbers lie within CLOSE_WINDOW of the answer
+    tie               with share TIE_SHARE one other argument equals the answer (Max(7, 2, 7))
+    nested arguments  an argument chosen to be an expression is built the same way *with its value
+                      fixed*: the number it replaces, so the expression's answer stays ``a``
+
+Every choice is made for a whole chunk of rows with NumPy; the result is the same key format as
+``ExpressionSampler``'s (``(op_index, arg, …)``), so the dataset generator deduplicates and keeps the
+splits disjoint exactly as it does for uniform draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.data.expression import Expression
+from core.data.sampling import NEST_PROBABILITY, ExprKey, _rows_to_keys
+from core.data.task import TaskConfig
+
+SMALL_SHARE = 0.15  # 0–99 tasks: expressions whose numbers are all single-digit
+CLOSE_SHARE = 0.2  # the other numbers within CLOSE_WINDOW of the answer (Max(57, 55, 56))
+CLOSE_WINDOW = 3
+TIE_SHARE = 0.15  # one other argument equals the answer
+
+# How the answer is found, per operation: by position, or by value
+_POSITIONAL = {"First": 0, "Second": 1, "Last": -1}
+_MAX, _MIN, _AT = 0, 1, 2
+
+
+def _uniform_between(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """One integer uniform in [lo, hi] per element (lo ≤ hi everywhere)."""
+    return lo + np.floor(rng.random(lo.shape) * (hi - lo + 1)).astype(np.int64)
+
+
+def digit_balanced(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """One integer in [lo, hi] per element: first its digit count, 1 or 2 with equal chance when the
+    range holds both kinds, then uniform among the numbers with that many digits.
+
+    Uniform over 0–99 would make 90% of numbers two-digit; this makes "one big number among small ones"
+    and "all small" common enough to learn."""
+    lo1, hi1 = lo, np.minimum(hi, 9)
+    lo2, hi2 = np.maximum(lo, 10), hi
+    has1, has2 = lo1 <= hi1, lo2 <= hi2
+    two = has2 & (~has1 | (rng.random(lo.shape) < 0.5))
+    return _uniform_between(rng, np.where(two, lo2, lo1), np.where(two, hi2, hi1))
+
+
+class StratifiedSampler:
+    """Draws expression keys for a task as the module docstring describes (same interface as
+    ``ExpressionSampler``: ``draw`` then ``build``)."""
+
+    def __init__(self, task: TaskConfig) -> None:
+        self.task = task
+        self._names = task.operations
+        self._lo = np.array([task.arg_range(op)[0] for op in task.operations], dtype=np.int64)
+        self._hi = task.max_args
+        self._max = task.max_value
+        rule = [_MAX if op == "Max" else _MIN if op == "Min" else _AT for op in task.operations]
+        self._rule = np.array(rule, dtype=np.int64)
+        self._fixed = np.array([_POSITIONAL.get(op, 0) for op in task.operations], dtype=np.int64)
+
+    def draw(self, rng: np.random.Generator, op_indices: np.ndarray) -> list[ExprKey]:
+        """One key per entry of ``op_indices`` (indices into ``task.operations``), in order."""
+        ops = np.asarray(op_indices, dtype=np.int64)
+        depths = rng.integers(1, self.task.max_depth + 1, size=ops.shape[0])
+        return self._draw(rng, ops, None, depths)
+
+    def _draw(self, rng: np.random.Generator, ops: np.ndarray, values: np.ndarray | None,
+              depths: np.ndarray) -> list[ExprKey]:
+        """Keys for ``ops`` with exact nesting ``depths`` and, when given, the answers ``values``."""
+        n, width, top = ops.shape[0], self._hi, self._max
+        if n == 0:
+            return []
+        counts = rng.integers(self._lo[ops], width + 1)
+        # single-digit expressions (0–99 tasks): the ceiling of every number drops to 9
+        small = (rng.random(n) < SMALL_SHARE) if top >= 10 else np.zeros(n, dtype=bool)
+        if values is None:
+            values = np.where(small, rng.integers(0, 10, size=n), rng.integers(0, top + 1, size=n))
+        else:
+            small &= values <= 9
+        ceiling = np.where(small, 9, top)
+        rule = self._rule[ops]
+        fixed = self._fixed[ops]
+        position = np.where(rule == _AT, np.where(fixed < 0, counts - 1, fixed), rng.integers(0, counts))
+        # bounds of the other numbers: below the answer for Max, above it for Min, anywhere otherwise
+        lo = np.where(rule == _MIN, np.minimum(values + 1, ceiling), 0)
+        hi = np.where(rule == _MAX, np.maximum(values - 1, 0), ceiling)
+        close = rng.random(n) < CLOSE_SHARE
+        lo = np.where(close, np.maximum(lo, values - CLOSE_WINDOW), lo)
+        hi = np.where(close, np.minimum(hi, values + CLOSE_WINDOW), hi)
+        numbers = digit_balanced(rng, np.repeat(lo[:, None], width, 1), np.repeat(hi[:, None], width, 1))
+        rows = np.arange(n)
+        tie = (rng.random(n) < TIE_SHARE) & (counts >= 2)
+        other = (position + rng.integers(1, np.maximum(counts, 2))) % counts  # any position but the answer's
+        numbers[rows[tie], other[tie]] = values[tie]
+        numbers[rows, position] = values
+        keys = _rows_to_keys(ops, counts, numbers)
+        if self.task.max_depth > 1 and (depths > 1).any():
+            self._nest(rng, keys, numbers, counts, depths)
+        return keys
+
+    def _nest(self, rng: np.random.Generator, keys: list[ExprKey], numbers: np.ndarray, counts: np.ndarray,
+              depths: np.ndarray) -> None:
+        """Replace arguments of the rows deeper than 1 by expressions with the same value: one chosen
+        argument gets depth d−1 (so the row's depth is exactly d), others with NEST_PROBABILITY a depth
+        in 1..d−1."""
+        n, width = numbers.shape
+        deep = depths > 1
+        forced = rng.integers(0, counts)
+        extra = (rng.random((n, width)) < NEST_PROBABILITY) & (np.arange(width)[None, :] < counts[:, None])
+        nest = extra & deep[:, None]
+        nest[np.flatnonzero(deep), forced[deep]] = True
+        rows, cols = np.nonzero(nest)
+        sub_depths = np.where(cols == forced[rows], depths[rows] - 1,
+                              rng.integers(1, np.maximum(depths[rows], 2)))
+        sub_ops = rng.integers(0, len(self._names), size=rows.size)
+        subs = self._draw(rng, sub_ops, numbers[rows, cols], sub_depths)
+        edited: dict[int, list] = {}
+        for r, c, sub in zip(rows.tolist(), cols.tolist(), subs, strict=True):
+            row = edited.get(r)
+            if row is None:
+                row = edited[r] = list(keys[r])
+            row[c + 1] = sub
+        for r, row in edited.items():
+            keys[r] = tuple(row)
+
+    def build(self, key: ExprKey) -> Expression:
+        """The Expression a key stands for."""
+        args = tuple(a if type(a) is int else self.build(a) for a in key[1:])
+        return Expression(self._names[key[0]], args)
