@@ -20,7 +20,7 @@ from core.budget import check_budget
 from core.data.expression import Expression
 from core.data.features import answer_position, has_tie, two_digit_count
 from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
-from core.data.stratified import StratifiedSampler
+from core.data.stratified import HeldOutCap, StratifiedSampler
 from core.data.task import TaskConfig
 from core.errors import ConfigError, DatasetError
 from core.validation import MAX_SEED, Option, option_defaults, validate_options
@@ -260,9 +260,11 @@ def _draw_split(
     forbidden: set[ExprKey],
     distinct: bool,
     progress: _Progress,
+    cap: HeldOutCap | None = None,
 ) -> list[ExprKey]:
     """Draw ``n`` keys, balanced over operations, none in ``forbidden``; when ``distinct``, each
-    accepted key joins ``forbidden`` so it is neither repeated nor reused by a later split."""
+    accepted key joins ``forbidden`` so it is neither repeated nor reused by a later split. A ``cap``
+    (stratified held-out splits) refuses keys of strata the split already holds its share of."""
     n_ops = len(sampler.task.operations)
     keys: list[ExprKey] = []
     budget = 50 * n + 10_000  # draws allowed before giving up; the space check keeps us far below
@@ -281,7 +283,7 @@ def _draw_split(
             if distinct:
                 rejected: list[int] = []
                 for key in drawn:
-                    if key in forbidden:
+                    if key in forbidden or (cap is not None and not cap.admit(key)):
                         rejected.append(key[0])
                     else:
                         forbidden.add(key)
@@ -333,8 +335,11 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
     sampler = make_sampler(config)
     tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
     held_out: set[ExprKey] = set()
-    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker)
-    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker)
+    def cap() -> HeldOutCap | None:
+        return HeldOutCap(config.task) if config.strategy == "stratified" else None
+
+    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker, cap())
+    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker, cap())
     train = _draw_split(rng, sampler, config.n_train, held_out, False, tracker)
     builder = _ExampleBuilder(sampler)
     return Dataset(config, builder.build(train), builder.build(val), builder.build(test))

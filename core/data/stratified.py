@@ -144,3 +144,49 @@ class StratifiedSampler:
         """The Expression a key stands for."""
         args = tuple(a if type(a) is int else self.build(a) for a in key[1:])
         return Expression(self._names[key[0]], args)
+
+
+class HeldOutCap:
+    """Keeps a held-out split from taking more than a third of any small stratum of flat expressions.
+
+    Stratified draws ask for every answer value equally often, but some strata are tiny: over 0–9
+    with three arguments there is one ``Max`` expression with answer 0 and seven with answer 1. Drawn
+    without a cap, validation and test would take them all and training would never see a small Max.
+    A stratum is (operation, argument count, answer); its size is exact for flat expressions:
+
+        Max   (a+1)^k − a^k          (all numbers ≤ a, minus those all < a)
+        Min   (N−a)^k − (N−a−1)^k    (all ≥ a, minus all > a), N = max_value + 1
+        First, Second, Last   N^(k−1)  (the answer's position fixed, the others free)
+
+    Each of validation and test takes at most max(1, ⌊size/3⌋) of a stratum, so training keeps at least
+    a third of every stratum of three or more expressions (a stratum of one or two, e.g. ``Max(0, 0, 0)``,
+    may go to a held-out split, as it may with uniform draws). Nested expressions are not capped: their
+    space is vast.
+    """
+
+    def __init__(self, task: TaskConfig) -> None:
+        self._names = task.operations
+        self._n = task.max_value + 1
+        self._taken: dict[tuple[int, int, int], int] = {}
+
+    def _size(self, op: str, k: int, a: int) -> int:
+        n = self._n
+        if op == "Max":
+            return (a + 1) ** k - a**k
+        if op == "Min":
+            return (n - a) ** k - (n - a - 1) ** k
+        return n ** (k - 1)
+
+    def admit(self, key: ExprKey) -> bool:
+        """Whether ``key`` may join the split (and, if so, count it)."""
+        args = key[1:]
+        if any(type(a) is not int for a in args):
+            return True
+        op = self._names[key[0]]
+        answer = Expression(op, args).evaluate()
+        stratum = (key[0], len(args), answer)
+        taken = self._taken.get(stratum, 0)
+        if taken >= max(1, self._size(op, len(args), answer) // 3):
+            return False
+        self._taken[stratum] = taken + 1
+        return True
