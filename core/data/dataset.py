@@ -335,11 +335,11 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
     sampler = make_sampler(config)
     tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
     held_out: set[ExprKey] = set()
-    def cap() -> HeldOutCap | None:
-        return HeldOutCap(config.task) if config.strategy == "stratified" else None
+    def cap(n: int) -> HeldOutCap | None:
+        return HeldOutCap(config.task, n) if config.strategy == "stratified" else None
 
-    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker, cap())
-    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker, cap())
+    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker, cap(config.n_val))
+    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker, cap(config.n_test))
     train = _draw_split(rng, sampler, config.n_train, held_out, False, tracker)
     builder = _ExampleBuilder(sampler)
     return Dataset(config, builder.build(train), builder.build(val), builder.build(test))

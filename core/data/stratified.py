@@ -147,7 +147,7 @@ class StratifiedSampler:
 
 
 class HeldOutCap:
-    """Keeps a held-out split from taking more than a third of any small stratum of flat expressions.
+    """Keeps a held-out split from taking more than a quarter of any small stratum of flat expressions.
 
     Stratified draws ask for every answer value equally often, but some strata are tiny: over 0–9
     with three arguments there is one ``Max`` expression with answer 0 and seven with answer 1. Drawn
@@ -158,16 +158,18 @@ class HeldOutCap:
         Min   (N−a)^k − (N−a−1)^k    (all ≥ a, minus all > a), N = max_value + 1
         First, Second, Last   N^(k−1)  (the answer's position fixed, the others free)
 
-    Each of validation and test takes at most max(1, ⌊size/3⌋) of a stratum, so training keeps at least
-    a third of every stratum of three or more expressions (a stratum of one or two, e.g. ``Max(0, 0, 0)``,
+    Each of validation and test takes at most max(1, ⌊size/4⌋) of a stratum, so training keeps at least
+    half of every stratum of four or more expressions (a stratum of one or two, e.g. ``Max(0, 0, 0)``,
     may go to a held-out split, as it may with uniform draws). Nested expressions are not capped: their
-    space is vast.
+    space is vast. When the split asks for nearly a quarter of the whole space the cap cannot be kept;
+    after ``patience`` refusals (20 per example wanted) it gives way rather than fail the generation.
     """
 
-    def __init__(self, task: TaskConfig) -> None:
+    def __init__(self, task: TaskConfig, n: int) -> None:
         self._names = task.operations
         self._n = task.max_value + 1
         self._taken: dict[tuple[int, int, int], int] = {}
+        self.patience = 20 * n + 1_000
 
     def _size(self, op: str, k: int, a: int) -> int:
         n = self._n
@@ -180,13 +182,14 @@ class HeldOutCap:
     def admit(self, key: ExprKey) -> bool:
         """Whether ``key`` may join the split (and, if so, count it)."""
         args = key[1:]
-        if any(type(a) is not int for a in args):
+        if self.patience <= 0 or any(type(a) is not int for a in args):
             return True
         op = self._names[key[0]]
         answer = Expression(op, args).evaluate()
         stratum = (key[0], len(args), answer)
         taken = self._taken.get(stratum, 0)
-        if taken >= max(1, self._size(op, len(args), answer) // 3):
+        if taken >= max(1, self._size(op, len(args), answer) // 4):
+            self.patience -= 1
             return False
         self._taken[stratum] = taken + 1
         return True
