@@ -41,7 +41,12 @@ def test_train_saves_a_checkpoint_and_reports(trained: str, models_dir: Path) ->
     assert code == 0 and info[0]["name"] == "tiny" and info[0]["step"] == 30
     # the accuracy stored with the model is the one an evaluation of its test split finds
     code, out, _ = _run(["eval", "tiny", "--json"])
-    assert code == 0 and info[0]["metrics"]["test_accuracy"] == pytest.approx(json.loads(out)["accuracy"])
+    report = json.loads(out)
+    assert code == 0 and info[0]["metrics"]["test_accuracy"] == pytest.approx(report["accuracy"])
+    # and so is its lowest slice, which the model list shows beside it
+    assert info[0]["metrics"]["test_min_slice_accuracy"] == pytest.approx(report["min_slice_accuracy"])
+    code, out, _ = _run(["models"])
+    assert f"(slices ≥ {report['min_slice_accuracy']:.1%})" in out.splitlines()[0]
 
 
 def test_train_progress_is_plain_lines_when_not_a_terminal(models_dir: Path) -> None:

@@ -2,7 +2,8 @@
 
     workbench train   [task, model and optimizer options] [--out NAME]   (flags from core.train.options)
     workbench train   --resume NAME [--epochs N]   continue a saved run, up to N epochs in total
-    workbench eval    NAME [--split test]
+    workbench eval    NAME [--split test]         (and probes outside the training task, reported apart)
+    workbench counterexamples NAME [--threshold 0.99] [--per-region 200] [--seed 0]
     workbench predict NAME "Max(3, 7, 2)" …      (or one expression per line on stdin)
     workbench models
     workbench [app] [--no-mouse]                 the interactive Textual workbench (the default)
@@ -22,10 +23,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from core.errors import LLMLearnError
+from core.probe.generalisation import probe_generalisation
 from core.probe.inference import predict
 from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir, user_models_dir
 from core.train.report import build_report
 from core.train.slices import slicing_line
+from workbench.cli_probe import add_parser as add_counterexamples_parser
+from workbench.cli_probe import cmd_counterexamples, render_generalisation
 from workbench.cli_trace import add_parser as add_trace_parser
 from workbench.cli_trace import cmd_trace
 from workbench.cli_train import CLIError, add_train_parser, cmd_train, given_options
@@ -60,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
 
     add_trace_parser(sub)
+    add_counterexamples_parser(sub)
 
     ap = sub.add_parser("app", help="open the interactive workbench (the default)")
     ap.add_argument("--no-mouse", action="store_true",
@@ -85,8 +90,9 @@ def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise CLIError(f"{a.name} has no {a.split} split")
     task = run.config.dataset.task
     report = build_report(run.model, task, a.split, split, train=run.train_split)
+    probes = probe_generalisation(run.model, task)  # after the report, and apart: never in its accuracy
     if a.json:
-        out.write(json.dumps(report.to_dict(max_mistakes=a.mistakes)) + "\n")
+        out.write(json.dumps({**report.to_dict(max_mistakes=a.mistakes), "generalisation": probes.to_dict()}) + "\n")
         return 0
     out.write(f"{a.name} · {task.describe()} · {a.split}: accuracy {report.accuracy:.2%} "
               f"({report.n - len(report.mistakes):,}/{report.n:,}), loss {report.loss:.4f}\n")
@@ -118,6 +124,7 @@ def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"  {m.expression} = {m.truth}, model said {pred}\n")
     for w in report.warnings:
         out.write(f"warning: {w}\n")
+    out.write(render_generalisation(probes))
     return 0
 
 
@@ -165,6 +172,8 @@ def cmd_models(a: argparse.Namespace, out: TextIO) -> int:
             continue
         acc = i.metrics.get("test_accuracy")
         acc_s = f"test {acc:.2%}" if isinstance(acc, int | float) else "test –"
+        low = i.metrics.get("test_min_slice_accuracy")
+        acc_s += f" (slices ≥ {low:.1%})" if isinstance(low, int | float) else ""
         out.write(f"{i.name:<{width}}  {i.kind:<7}  {i.task}  {acc_s}  step {i.step:,}{mark}\n")
     out.write(f"your models: {user_models_dir()}\nshipped (read-only): {shipped_models_dir()}\n")
     return 0
@@ -250,6 +259,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             return cmd_predict(a, out, err, inp)
         if a.command == "trace":
             return cmd_trace(a, out, err)
+        if a.command == "counterexamples":
+            return cmd_counterexamples(a, out, err)
         return cmd_models(a, out)
     except (CLIError, LLMLearnError) as exc:
         err.write(f"error: {exc}\n")

@@ -26,12 +26,15 @@ from core.errors import LLMLearnError
 from core.process import tune_for_training
 from core.train.checkpoint import checkpoint_dir, is_shipped, read_checkpoint, save_checkpoint
 from core.train.checkpoint.compare import SaveGuard, loss_diverged
+from core.train.evaluation import EvalResult
 from core.train.events import Cause, DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.train.history import MetricHistory
 from core.train.options import GROUPS, OPTIONS, build_run_config, default_checkpoint_name
+from core.train.report import split_expressions
 from core.train.run import Run
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
+from core.train.slices import compute_slices, min_slice_accuracy
 from core.validation import Option
 from workbench.train_progress import Progress
 
@@ -356,7 +359,9 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write("saving…\n")
         err.flush()
         metrics = {"val_accuracy": val[0] if val else None, "val_loss": val[1] if val else None,
-                   "test_accuracy": test, "steps": run.step, "train_seconds": round(elapsed, 2)}
+                   "test_accuracy": test[0] if test else None,
+                   "test_min_slice_accuracy": test[1] if test else None,
+                   "steps": run.step, "train_seconds": round(elapsed, 2)}
         sig.phase = "saving"
         try:
             saved = saver.save(run, metrics)
@@ -371,7 +376,8 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if a.json:
         out.write(json.dumps(summary) + "\n")
     else:
-        acc = (f"test accuracy {test:.2%}" if test is not None else
+        low = f", lowest slice {test[1]:.2%}" if test is not None and test[1] is not None else ""
+        acc = (f"test accuracy {test[0]:.2%}{low}" if test is not None else
                "no test accuracy (evaluation skipped)" if dropped or sig.count > 1 else "no test split")
         why = f" (interrupted by {sig.what}: saved where it stopped)" if sig.interrupted else ""
         out.write(f"{saved.name}: {acc} after {run.step:,} steps in {elapsed:.1f} s{why} → {saved.path}\n")
@@ -393,10 +399,21 @@ def _report_periodic(saver: RunSaver, progress: Progress) -> None:
         progress.note(f"saved step {r.step:,} → {r.path}" + (f" ({r.note})" if r.note else ""))
 
 
+def _min_slice(run: Run, result: EvalResult | None) -> float | None:
+    """The test split's lowest slice accuracy (``core.train.slices``): what ``workbench models`` shows
+    next to the test accuracy, because one average hides the weak inputs."""
+    if result is None or run.test_split is None:
+        return None
+    task = run.config.dataset.task
+    slices = compute_slices(split_expressions(run.test_split), result.correct, task.operations, task.max_value)
+    return min_slice_accuracy(slices)
+
+
 def _final_evaluation(run: Run, session: TrainingSession,
-                      sig: Interrupts) -> tuple[float | None, tuple[float, float] | None, bool]:
-    """(test accuracy, (val accuracy, val loss), dropped): skipped after a second Ctrl-C, dropped when
-    one arrives during it; the validation metrics then come from the run's last evaluation, if any."""
+                      sig: Interrupts) -> tuple[tuple[float, float | None] | None, tuple[float, float] | None, bool]:
+    """((test accuracy, its lowest slice), (val accuracy, val loss), dropped): skipped after a second
+    Ctrl-C, dropped when one arrives during it; the validation metrics then come from the run's last
+    evaluation, if any."""
     last = session.last_eval
     fallback = (last.accuracy, last.loss) if last is not None else None
     if sig.count > 1:
@@ -408,4 +425,5 @@ def _final_evaluation(run: Run, session: TrainingSession,
         sig.phase = "saving"
     except KeyboardInterrupt:  # the handler has already moved on to "saving"
         return None, fallback, True
-    return (test.accuracy if test else None), ((val.accuracy, val.loss) if val else fallback), False
+    tested = (test.accuracy, _min_slice(run, test)) if test else None
+    return tested, ((val.accuracy, val.loss) if val else fallback), False
