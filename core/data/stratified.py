@@ -78,7 +78,7 @@ class StratifiedSampler:
     def draw(self, rng: np.random.Generator, op_indices: np.ndarray) -> list[ExprKey]:
         """One key per entry of ``op_indices`` (indices into ``task.operations``), in order."""
         ops = np.asarray(op_indices, dtype=np.int64)
-        depths = rng.integers(1, self.task.max_depth + 1, size=ops.shape[0])
+        depths = np.asarray(rng.integers(1, self.task.max_depth + 1, size=ops.shape[0]), dtype=np.int64)
         return self._draw(rng, ops, None, depths)
 
     def _draw(self, rng: np.random.Generator, ops: np.ndarray, values: np.ndarray | None,
@@ -158,9 +158,9 @@ class HeldOutCap:
         Min   (N−a)^k − (N−a−1)^k    (all ≥ a, minus all > a), N = max_value + 1
         First, Second, Last   N^(k−1)  (the answer's position fixed, the others free)
 
-    Each of validation and test takes at most max(1, ⌊size/4⌋) of a stratum, so training keeps at least
-    half of every stratum of four or more expressions (a stratum of one or two, e.g. ``Max(0, 0, 0)``,
-    may go to a held-out split, as it may with uniform draws). Nested expressions are not capped: their
+    Each of validation and test takes at most ⌊size/4⌋ of a stratum, so training keeps at least half of
+    every stratum, and all of a stratum of fewer than four (``Max(0, 0, 0)`` is the only Max with answer 0
+    over three digits: held out, no model would ever see it). Nested expressions are not capped: their
     space is vast. When the split asks for nearly a quarter of the whole space the cap cannot be kept;
     after ``patience`` refusals (20 per example wanted) it gives way rather than fail the generation.
     """
@@ -188,7 +188,7 @@ class HeldOutCap:
         answer = Expression(op, args).evaluate()
         stratum = (key[0], len(args), answer)
         taken = self._taken.get(stratum, 0)
-        if taken >= max(1, self._size(op, len(args), answer) // 4):
+        if taken >= self._size(op, len(args), answer) // 4:
             self.patience -= 1
             return False
         self._taken[stratum] = taken + 1
