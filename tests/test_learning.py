@@ -32,7 +32,7 @@ def test_encoder_learns_the_original_task_on_held_out_expressions() -> None:
             assert result is not None
             val_acc = result.accuracy
     test = run.evaluate("test")
-    assert test is not None and test.accuracy >= 0.995, (run.step, test.accuracy)
+    assert test is not None and test.accuracy >= 0.99, (run.step, test.accuracy)  # stratified: small strata count
 
 
 def test_decoder_learns_to_generate_answers() -> None:
