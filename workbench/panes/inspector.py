@@ -12,7 +12,11 @@ qkv); right, in collapsible sections:
   run on demand in a thread with a progress bar, one table row per tensor;
 * **Evaluation** — accuracy per operation and per argument count, the confusion matrix (a shaded grid
   for answers 0–9, the most frequent confusions for 0–99) and a table of the mistakes: Enter on one
-  posts ``OpenInConsole(text)``, which the app routes to the Inference pane.
+  posts ``OpenInConsole(text)``, which the app routes to the Inference pane;
+* **Counterexamples** — ``core.probe.counterexamples`` on a copy of the model (x, or the button beside
+  Evaluate): the regions of inputs people type first (small numbers, ties, sorted, …) where the model is
+  below 99%, which a test split drawn like the training data can hide; Enter on a failing example opens
+  it in the Inference console too (``workbench.widgets.counterexample_view``).
 
 All model reads and computations run in thread workers (``workbench.probes``); results come back as
 messages. The text is drawn by ``workbench.render.params`` and ``workbench.render.evaluation``. Nothing
@@ -35,6 +39,7 @@ from textual.widgets import Button, Collapsible, DataTable, Label, Select, Stati
 from textual.worker import get_current_worker
 
 from core.data.task import TaskConfig
+from core.probe.counterexamples import DEFAULT_PER_REGION, DEFAULT_THRESHOLD
 from core.probe.gradcheck_report import GradCheckReport
 from core.probe.inspection import HIST_BINS, ParamNames, ParamView, mistake_rows
 from core.probe.param_stats import SimilarityMatrix
@@ -52,6 +57,7 @@ from workbench.probes import (
 )
 from workbench.render.evaluation import accuracy_text, confusion_text, mistakes_title
 from workbench.render.params import embeddings_text, histogram_text, matrix_text, stats_text
+from workbench.widgets.counterexample_view import CounterexampleSearch, CounterexampleView, search
 from workbench.widgets.gradcheck_view import GradCheckView
 from workbench.widgets.model_chooser import ModelChooser
 from workbench.widgets.param_tree import ParamTree
@@ -87,6 +93,8 @@ class InspectorPane(Widget):
         Binding("r", "reload", "Refresh", tooltip="Re-read the model (the live run's current weights)"),
         Binding("g", "gradient_check", "Grad check", tooltip="Check backprop against finite differences"),
         Binding("e", "evaluate", "Evaluate", tooltip="Accuracy, confusion matrix and mistakes on a split"),
+        Binding("x", "counterexamples", "Counterexamples",
+                tooltip="Find the input regions (small numbers, ties, sorted, …) where the model is weak"),
     ]
 
     # -- messages from the workers --------------------------------------------------------------------
@@ -115,6 +123,13 @@ class InspectorPane(Widget):
             super().__init__()
             self.evaluation, self.error = evaluation, error
 
+    class CounterexamplesDone(Message):
+        """The search's result (or why there is none), for the model ``choice`` it ran on."""
+
+        def __init__(self, result: CounterexampleSearch | str, choice: str) -> None:
+            super().__init__()
+            self.result, self.choice = result, choice
+
     def __init__(self, source: ModelSource | None = None,
                  get_session: Callable[[], TrainingSession | None] | None = None, *,
                  models_root: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -124,6 +139,12 @@ class InspectorPane(Widget):
         self.get_session = get_session
         self.models_root = models_root
         self.gradcheck_elements = GRADCHECK_ELEMENTS
+        # the counterexample search's options (the CLI's defaults; tests set a small per_region)
+        self.cx_threshold = DEFAULT_THRESHOLD
+        self.cx_per_region = DEFAULT_PER_REGION
+        self.cx_seed = 0
+        self.cx: CounterexampleSearch | None = None
+        self.cx_choice: str | None = None  # the model the shown search ran on (its failures open on it)
         self.param_names: ParamNames = []
         self.selected: str | None = None
         self.param_view: ParamView | None = None
@@ -132,7 +153,7 @@ class InspectorPane(Widget):
         self.report: EvaluationReport | None = None
         self.report_task: TaskConfig | None = None
         self.probe: ProbeModel | None = None  # the model copy read by the Parameter section (no live session)
-        self.busy: set[str] = set()  # "model", "param", "gradcheck", "evaluate" while their worker runs
+        self.busy: set[str] = set()  # "model", "param", "gradcheck", "evaluate", "counterexamples" while running
 
     # -- layout -----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -160,11 +181,16 @@ class InspectorPane(Widget):
                                      id="insp-split")
                         yield Button("Evaluate", id="insp-eval-run", compact=True,
                                      tooltip="Accuracy, confusion matrix and mistakes on this split (e)")
+                        yield Button("Counterexamples", id="insp-cx-run", compact=True,
+                                     tooltip="Regions of inputs people type where the model is below 99% (x)")
                     yield Static("", id="insp-eval-status")
                     yield Static("", id="insp-eval-accuracy")
                     yield Static("", id="insp-confusion")
                     yield Static("", id="insp-mistakes-title")
                     yield DataTable(id="insp-mistakes", cursor_type="row", zebra_stripes=True)
+                with Collapsible(title="Counterexamples: where the model is weak", collapsed=False,
+                                 id="insp-cx-section"):
+                    yield CounterexampleView(id="insp-cx-view")
 
     def on_mount(self) -> None:
         self.query_one("#insp-mistakes", DataTable).add_columns("expression", "true", "model said")
@@ -389,9 +415,48 @@ class InspectorPane(Widget):
         if 0 <= index < len(self.report.mistakes):
             self.post_message(OpenInConsole(self.report.mistakes[index].expression, self.choice))
 
+    # -- counterexamples -------------------------------------------------------------------------------------
+    @on(Button.Pressed, "#insp-cx-run")
+    def action_counterexamples(self) -> None:
+        """Search the input regions for weak ones (in a thread, on a copy of the model: the search's
+        forwards overwrite the model's caches, and the live run may resume meanwhile)."""
+        self.busy.add("counterexamples")
+        self.query_one(CounterexampleView).started(self.cx_per_region)
+        self.query_one("#insp-cx-section", Collapsible).collapsed = False
+        self.call_after_refresh(self.query_one("#insp-cx-section").scroll_visible, top=True, animate=False)
+        self._counterexamples(self.current_source(), self.choice, self.cx_threshold, self.cx_per_region,
+                              self.cx_seed)
+
+    @work(thread=True, exclusive=True, group="inspector-counterexamples", exit_on_error=False)
+    def _counterexamples(self, source: ModelSource, choice: str, threshold: float, per_region: int,
+                         seed: int) -> None:
+        # The search cannot be interrupted; a newer search (exclusive) cancels this worker, and then
+        # its now stale result is dropped rather than shown over the newer one's.
+        result = search(source, threshold, per_region, seed)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.CounterexamplesDone(result, choice))
+
+    @on(CounterexamplesDone)
+    def _counterexamples_done(self, event: CounterexamplesDone) -> None:
+        self.busy.discard("counterexamples")
+        view = self.query_one(CounterexampleView)
+        if isinstance(event.result, str):
+            view.failed(event.result)
+            return
+        self.cx, self.cx_choice = event.result, event.choice
+        view.finished(event.result)
+        self.call_after_refresh(self.query_one("#insp-cx-section").scroll_visible, top=True, animate=False)
+        if event.result.report.weak and self.app.focused in (None, self.param_tree, self.query_one("#insp-cx-run")):
+            view.table.focus()  # focus still where x was pressed: Enter now walks weak region → failure → console
+
+    @on(CounterexampleView.FailureChosen)
+    def _counterexample_chosen(self, event: CounterexampleView.FailureChosen) -> None:
+        event.stop()
+        self.post_message(OpenInConsole(event.expression, self.cx_choice or self.choice))
+
     # -- for tests and the app ---------------------------------------------------------------------------
     def focus_default(self) -> None:
-        """Focus the parameter tree (so the pane's keys r/g/e work and show in the footer)."""
+        """Focus the parameter tree (so the pane's keys r/g/e/x work and show in the footer)."""
         self.param_tree.focus()
 
     @property

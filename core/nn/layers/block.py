@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.nn.layers.attention import MultiHeadSelfAttention
+from core.nn.layers.attention import MultiHeadSelfAttention, Rows
 from core.nn.layers.dropout import Dropout
 from core.nn.layers.feedforward import FeedForward
 from core.nn.layers.layernorm import LayerNorm
@@ -36,25 +36,41 @@ class TransformerBlock:
         self.ln2 = LayerNorm(store, f"{name}.ln2", d_model)
         self.ffn = FeedForward(store, f"{name}.ffn", d_model, d_ff, activation, rng)
         self.drop2 = Dropout(dropout, rng)
+        self._local: np.ndarray | None = None  # where the last forward's query rows were in its input
 
     def set_training(self, training: bool) -> None:
         self.drop1.training = self.drop2.training = training
 
     def forward(
-        self, x: np.ndarray, batch: int, time: int, bias: np.ndarray | None, first_only: bool = False
+        self,
+        x: np.ndarray,
+        batch: int,
+        time: int,
+        bias: np.ndarray | None,
+        first_only: bool = False,
+        rows: Rows | None = None,
+        queries: Rows | None = None,
     ) -> np.ndarray:
-        """x (B·T, d) → (B·T, d), or (B, d) for position 0 only when ``first_only`` (see attention)."""
-        self._shape = (batch, time, first_only)
-        # The residual path of a first-only block carries just the position-0 rows.
-        skip = x.reshape(batch, time, -1)[:, 0] if first_only else x
+        """x (B·T, d) → (B·T, d). ``rows``: x holds only these positions, (R, d), and so does the output.
+        ``queries``: the output only at these of them, (N, d) (``first_only``: short for position 0).
+
+        Every sublayer but attention works row by row, so dropping rows drops their work and nothing
+        else; attention handles the missing positions itself (see ``attention``). A model whose loss reads
+        N positions of its last block computes just their queries, attention output, residual, FFN and
+        LayerNorms there; keys and values still come from every held row.
+        """
+        if first_only:
+            queries = Rows.first(batch, time)
+        self._local = None if queries is None else queries.among(rows)  # the query rows' place in x
+        skip = x if self._local is None else x[self._local]  # the residual carries just the query rows
         if self.pre_ln:
-            x = skip + self.drop1.forward(self.attn.forward(self.ln1.forward(x), batch, time, bias, first_only))
+            a = self.attn.forward(self.ln1.forward(x), batch, time, bias, rows, queries)
+            x = skip + self.drop1.forward(a)
             return x + self.drop2.forward(self.ffn.forward(self.ln2.forward(x)))
-        x = self.ln1.forward(skip + self.drop1.forward(self.attn.forward(x, batch, time, bias, first_only)))
+        x = self.ln1.forward(skip + self.drop1.forward(self.attn.forward(x, batch, time, bias, rows, queries)))
         return self.ln2.forward(x + self.drop2.forward(self.ffn.forward(x)))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        batch, time, first_only = self._shape
         if self.pre_ln:
             d = dout + self.ln2.backward(self.ffn.backward(self.drop2.backward(dout)))
             dx = self.ln1.backward(self.attn.backward(self.drop1.backward(d)))
@@ -63,7 +79,7 @@ class TransformerBlock:
             d = d + self.ffn.backward(self.drop2.backward(d))
             d = self.ln1.backward(d)
             dx = self.attn.backward(self.drop1.backward(d))
-        if first_only:
-            dx.reshape(batch, time, -1)[:, 0] += d
-            return dx
-        return d + dx
+        if self._local is None:
+            return d + dx
+        dx[self._local] += d  # the residual of the query rows (distinct rows, so this += is exact)
+        return dx

@@ -6,8 +6,8 @@ initialisation and dropout, and the dtype (float32 for training, float64 for gra
 What differs between the two kinds of model is declared here and answered by each subclass, so callers
 never ask which kind they hold: how an expression becomes the model's input (``prompt_ids``), whether it
 fits (``fits``), where the answer is read (``readout_position``), what the head's outputs name
-(``output_labels``), the training objective and its correctness rule (``objective``), and the answers
-the model gives to a batch (``batch_answers``).
+(``output_labels``), the logits a loss needs (``forward_batch``), the training objective and its
+correctness rule (``objective``), and the answers the model gives to a batch (``batch_answers``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from core.data.expression import Expression
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB, Vocabulary
 from core.nn.config import ModelConfig
-from core.nn.layers.attention import attention_bias
+from core.nn.layers.attention import Rows, attention_bias
 from core.nn.layers.block import TransformerBlock
 from core.nn.layers.dropout import Dropout
 from core.nn.layers.embedding import Embedding
@@ -61,6 +61,7 @@ class TransformerBackbone:
         self.params.finalize()
         self.training = True
         self._bt = (0, 0)
+        self._held: Rows | None = None  # the positions the last forward's blocks held (None: all)
 
     def _build_head(self) -> None:
         raise NotImplementedError
@@ -103,9 +104,16 @@ class TransformerBackbone:
         """What each of the head's outputs stands for: an answer class or a token."""
         raise NotImplementedError
 
+    def forward_batch(self, batch: Batch) -> np.ndarray:
+        """The logits ``objective`` scores for ``batch``: in training mode only what the loss reads (the
+        encoder: position 0, as always; the decoder: its scored positions, (N, V)), in evaluation mode
+        every position, so that attention maps are complete."""
+        raise NotImplementedError
+
     def objective(self, logits: np.ndarray, batch: Batch,
                   label_smoothing: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
-        """(mean cross-entropy, dL/dlogits, which rows (B,) are answered correctly) for this forward's logits."""
+        """(mean cross-entropy, dL/dlogits, which rows (B,) are answered correctly) for this forward's logits
+        (those of ``forward`` or of ``forward_batch``)."""
         raise NotImplementedError
 
     def batch_answers(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
@@ -115,17 +123,30 @@ class TransformerBackbone:
         raise NotImplementedError
 
     # -- trunk ----------------------------------------------------------------------------------
-    def forward_trunk(self, tokens: np.ndarray, pad_mask: np.ndarray | None, first_only: bool = False) -> np.ndarray:
-        """tokens (B, T) → hidden states (B·T, d) after the last block (and final LN); with ``first_only``
-        the last block computes position 0 only and this returns (B, d)."""
+    def forward_trunk(self, tokens: np.ndarray, pad_mask: np.ndarray | None,
+                      rows: np.ndarray | None = None) -> np.ndarray:
+        """tokens (B, T) → hidden states (B·T, d) after the last block (and final LN).
+
+        With ``rows`` (ascending flat indices b·T + t of real tokens), only what a loss reading those N
+        positions needs, → (N, d): every block holds just the real tokens (padding is never read), and the
+        last block — and so the final LN and the head — computes just the N rows, its keys and values
+        still from every real token (see ``attention``). Same values and gradients as the full trunk's at
+        those rows (tests/test_decoder_shortcut.py); only dropout draws differ, having fewer rows to draw."""
         batch, time = tokens.shape
         self._bt = (batch, time)
         x = self.embed.forward(tokens).astype(self.dtype, copy=False)
         x = self.drop.forward(self.pos.forward(x, batch, time))
         bias = attention_bias(pad_mask, time, self.causal, self.dtype)
+        held = queries = None
+        if rows is not None:
+            queries = Rows.at(rows, batch, time)
+            if pad_mask is not None and not pad_mask.all():
+                held = Rows.at(np.flatnonzero(pad_mask), batch, time)
+                x = x[held.flat]
+        self._held = held
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block.forward(x, batch, time, bias, first_only and i == last)
+            x = block.forward(x, batch, time, bias, rows=held, queries=queries if i == last else None)
         return self.ln_f.forward(x) if self.ln_f is not None else x
 
     def backward_trunk(self, dh: np.ndarray) -> None:
@@ -133,11 +154,17 @@ class TransformerBackbone:
             dh = self.ln_f.backward(dh)
         for block in reversed(self.blocks):
             dh = block.backward(dh)
+        if self._held is not None:  # padding rows were never computed: their gradient is 0
+            batch, time = self._bt
+            full = np.zeros((batch * time, dh.shape[1]), dtype=dh.dtype)
+            full[self._held.flat] = dh
+            dh = full
         dh = self.pos.backward(self.drop.backward(dh))
         self.embed.backward(dh)
 
     def attention_maps(self) -> list[np.ndarray]:
-        """Attention weights (B, H, T, T) of each layer from the last forward pass."""
+        """Attention weights (B, H, T, T) of each layer from the last forward pass (a training-mode forward
+        computes the last layer's only at the rows the loss reads: (B, H, m, T), see ``Rows``)."""
         return [b.attn.attn_weights for b in self.blocks if b.attn.attn_weights is not None]
 
     @property
