@@ -190,7 +190,7 @@ async def test_save_a_checkpoint_then_load_it_back() -> None:
                        what="the checkpoint list")
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert str(rows[0][0]) == "ui-test" and str(rows[0][-1]) == ""  # the user's own first
-        assert {str(r[0]) for r in rows[1:]} == {"encoder-digits", "decoder-0-99"}
+        assert {str(r[0]) for r in rows[1:]} == {"encoder-digits", "decoder-0-99", "nested-digits"}
         assert all(str(r[-1]) == "shipped" for r in rows[1:])
         assert "unsaved steps" in static_text(app, "#load-warning")
         await pilot.press("enter")

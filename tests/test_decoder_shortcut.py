@@ -109,8 +109,7 @@ def test_correctness_is_every_scored_prediction_right() -> None:
         model.objective(flat[rows[:-1]], batch)
 
 
-@pytest.mark.parametrize("norm", ["pre", "post"])
-@pytest.mark.parametrize("dropout", [0.0, 0.2])
+@pytest.mark.parametrize(("norm", "dropout"), [("pre", 0.2), ("post", 0.0)])  # each norm; dropout once
 def test_training_shortcut_gradients_match_finite_differences(norm: str, dropout: float) -> None:
     model = _decoder(norm, dropout=dropout, seed=5, d_model=8, n_heads=2, d_ff=12)
     batch = _batch(n=6, extra_padding=1, seed=1)
@@ -238,12 +237,20 @@ def test_batch_answers_are_greedy_generation() -> None:
     from core.data.answer_format import decode_answers
     from core.train.checkpoint import read_checkpoint
 
-    trained = read_checkpoint("decoder-0-99").build_model()
     data = generate_dataset(DatasetConfig(task=TASK, n_train=10, n_val=10, n_test=400, seed=7))
     split = encode_examples(data.test, TASK, "decoder")
     max_new = int((split.lengths - split.prompt_lengths).max())
+    batch = make_batch(split, np.arange(len(split)))
+    # the shipped decoder, its weights blurred just enough that some rows are right and some wrong
+    # (the smallest noise that does it, so the test does not rest on how good the shipped model is)
+    trained = read_checkpoint("decoder-0-99").build_model()
+    weights = trained.params.data.copy()
+    for scale in (0.0, 0.01, 0.02, 0.04, 0.08, 0.16):
+        trained.params.data[:] = weights + np.random.default_rng(11).normal(0.0, scale, weights.shape)
+        with trained.eval_mode():
+            if 0.5 < trained.scored_correct(trained.forward_batch(batch), batch).mean() < 1.0:
+                break
     for model in (trained, _decoder("pre")):
-        batch = make_batch(split, np.arange(len(split)))
         with model.eval_mode():
             logits = model.forward_batch(batch)
         answers = model.batch_answers(batch, logits, max_new)

@@ -23,7 +23,7 @@ from core.data.dataset_file import dataset_path, default_datasets_dir, load_data
 from core.data.task import TaskConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_FILES = {f"saved_models/{name}/{file}" for name in ("encoder-digits", "decoder-0-99")
+SHIPPED_FILES = {f"saved_models/{name}/{file}" for name in ("encoder-digits", "decoder-0-99", "nested-digits")
                  for file in ("config.json", "history.jsonl", "weights.safetensors")}
 
 
@@ -111,7 +111,8 @@ def test_a_wheel_carries_the_shipped_models_and_runs_from_any_directory(tmp_path
     assert all(Path(p).is_relative_to(site) for p in where), where  # the installed copy, not the checkout
     models = json.loads(workbench("models", "--json"))
     assert [(m["name"], m["shipped"], m["error"]) for m in models] == [("decoder-0-99", True, None),
-                                                                       ("encoder-digits", True, None)]
+                                                                       ("encoder-digits", True, None),
+                                                                       ("nested-digits", True, None)]
     assert all(Path(m["path"]).is_relative_to(site / "saved_models") for m in models)
     assert workbench("predict", "encoder-digits", "Max(3, 7, 2)").startswith("Max(3, 7, 2) → 7 ✓")
     workbench("train", "--n-train", "64", "--n-val", "16", "--n-test", "16", "--d-model", "16", "--layers", "1",
@@ -119,5 +120,6 @@ def test_a_wheel_carries_the_shipped_models_and_runs_from_any_directory(tmp_path
     assert (tmp_path / "user-data" / "models" / "first-model" / "config.json").is_file()
     assert "Max(3, 7, 2) →" in workbench("predict", "first-model", "Max(3, 7, 2)")
     assert workbench("--version").startswith("workbench 0.")
-    assert sorted(p.name for p in (site / "saved_models").iterdir()) == ["decoder-0-99", "encoder-digits"]
+    shipped = sorted(p.name for p in (site / "saved_models").iterdir())
+    assert shipped == ["decoder-0-99", "encoder-digits", "nested-digits"]
     assert not list(elsewhere.iterdir())  # nothing written to the working directory

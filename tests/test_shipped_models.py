@@ -1,14 +1,21 @@
 """The trained models shipped in saved_models/ (read-only package data) load, verify, and meet the
-accuracy targets on their held-out test expressions (regenerated from the seed in their config)."""
+accuracy targets on their held-out test expressions (regenerated from the seed in their config) — overall,
+on every slice of the test split and on every region of the counterexample search."""
 
 from __future__ import annotations
 
 import pytest
 
+from core.probe.counterexamples import find_counterexamples
 from core.probe.inference import predict
 from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir
+from core.train.report import build_report
+from core.train.slices import min_slice_accuracy
 
-SHIPPED = {"encoder-digits": 0.995, "decoder-0-99": 0.99}
+#: each shipped model's overall test accuracy target
+SHIPPED = {"encoder-digits": 0.995, "decoder-0-99": 0.99, "nested-digits": 0.99}
+#: the lowest slice and counterexample region each must reach
+SLICE_TARGET = {"encoder-digits": 0.99, "decoder-0-99": 0.99, "nested-digits": 0.99}
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +34,20 @@ def test_shipped_model_meets_its_accuracy_target(name: str, target: float) -> No
     assert not set(run.test_split.texts) & set(run.train_split.texts)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_meets_its_target_on_every_slice_and_counterexample_region(name: str) -> None:
+    ck = read_checkpoint(name)
+    run, _ = ck.build_run()
+    task = ck.config.dataset.task
+    assert run.test_split is not None
+    report = build_report(run.model, task, "test", run.test_split)
+    low = min_slice_accuracy(report.slices)
+    assert low is not None and low >= SLICE_TARGET[name], [s.title for s in report.worst_slices(3)]
+    assert ck.metrics["test_min_slice_accuracy"] == pytest.approx(low)  # what `workbench models` shows
+    found = find_counterexamples(run.model, task, threshold=SLICE_TARGET[name])  # as `workbench counterexamples`
+    assert found.regions and not found.weak, found.weak
+
+
 def test_shipped_models_are_listed_with_their_metrics() -> None:
     infos = {i.name: i for i in list_checkpoints(shipped_models_dir())}
     assert {i.name: i for i in list_checkpoints()}.keys() >= SHIPPED.keys()
@@ -40,6 +61,10 @@ def test_shipped_models_are_listed_with_their_metrics() -> None:
     ("encoder-digits", "second ( 4 , 1 , 8 )", 1),
     ("decoder-0-99", "Max(31, 7, 95, 12)", 95),
     ("decoder-0-99", "Last(42, 17)", 17),
+    ("decoder-0-99", "Max(3, 7, 2)", 7),  # the app's own placeholder, once answered 2
+    ("decoder-0-99", "Min(97, 73, 63, 49, 5)", 5),
+    ("nested-digits", "Max(3, 7, 2)", 7),
+    ("nested-digits", "Max(First(2, 8), Min(5, 1))", 2),
 ])
 def test_shipped_models_answer_typed_expressions(name: str, text: str, answer: int) -> None:
     ck = read_checkpoint(name)
