@@ -43,3 +43,8 @@ class ExpressionError(LLMLearnError):
 
 class CheckpointError(LLMLearnError):
     """A checkpoint cannot be saved or loaded (missing, truncated, mismatched, unsafe name)."""
+
+
+class LabError(LLMLearnError):
+    """A Lab request cannot be carried out (an unknown head, inputs of different lengths, a corruption that
+    leaves the answer unchanged, an attribution the model's architecture does not allow)."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.nn.layers.hooks import Hook, Where
 from core.nn.layers.linear import Linear
 from core.nn.layers.reductions import col_sum
 from core.nn.layers.softmax import softmax_backward, softmax_inplace
@@ -134,6 +135,7 @@ class MultiHeadSelfAttention:
         self._rows: Rows | None = None
         self._queries: Rows | None = None
         self._x = self._xq = self._local = np.empty(0)  # the query path's inputs, for its backward
+        self._hook: Hook | None = None  # the "heads" hook of the last forward (core.nn.layers.hooks)
 
     def forward(
         self,
@@ -143,13 +145,16 @@ class MultiHeadSelfAttention:
         bias: np.ndarray | None,
         rows: Rows | None = None,
         queries: Rows | None = None,
+        hook: Hook | None = None,
+        where: Where | None = None,
     ) -> np.ndarray:
         """x (B·T, d) → (B·T, d). ``rows``: x holds only these positions, (R, d), and so does the output
         (None: all B·T); ``bias`` must hide the others as keys. ``queries``: only these of x's positions
-        query, → (N, d) in their order (None: every row of x)."""
-        self._rows, self._queries = rows, queries
+        query, → (N, d) in their order (None: every row of x). ``hook`` sees the concatenated head outputs
+        before W_o, ``where`` being the output rows' places (see ``hooks``)."""
+        self._rows, self._queries, self._hook = rows, queries, hook
         if queries is not None:
-            return self._forward_queries(x, batch, time, bias, rows, queries)
+            return self._out(self._forward_queries(x, batch, time, bias, rows, queries), where)
         qkv = self.qkv.forward(x)
         if rows is not None:  # to the (B·T) grid; the missing (padding) positions: zero, and masked
             grid = np.zeros((batch * time, 3 * self.d_model), dtype=x.dtype)
@@ -157,7 +162,18 @@ class MultiHeadSelfAttention:
             qkv = grid
         qkv5 = qkv.reshape(batch, time, 3, self.n_heads, self.d_head).transpose(2, 0, 3, 1, 4)
         o = self._attend(qkv5[0], qkv5[1], qkv5[2], bias, batch, time)  # Q, K, V (B, H, T, dₕ): views
-        return self.out.forward(o if rows is None else o[rows.flat])
+        return self._out(o if rows is None else o[rows.flat], where)
+
+    def _out(self, o: np.ndarray, where: Where | None) -> np.ndarray:
+        """y = (the hooked) concatenated heads · W_o + b_o."""
+        if self._hook is not None:
+            assert where is not None, "a hooked attention needs the rows' places"
+            o = self._hook.forward(o, where)
+        return self.out.forward(o)
+
+    def _out_backward(self, dout: np.ndarray) -> np.ndarray:
+        do = self.out.backward(dout)
+        return do if self._hook is None else self._hook.backward(do)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         assert self._cache is not None, "backward called before forward"
@@ -166,7 +182,7 @@ class MultiHeadSelfAttention:
             return self._backward_queries(dout, rows, queries)
         _, _, _, batch, time = self._cache
         H, dh, d = self.n_heads, self.d_head, self.d_model
-        do = self.out.backward(dout)
+        do = self._out_backward(dout)
         if rows is not None:
             grid = np.zeros((batch * time, d), dtype=dout.dtype)
             grid[rows.flat] = do
@@ -210,6 +226,7 @@ class MultiHeadSelfAttention:
     # -- only some positions query (see the module docstring) ------------------------------------------------
     def _forward_queries(self, x: np.ndarray, batch: int, time: int, bias: np.ndarray | None,
                          rows: Rows | None, queries: Rows) -> np.ndarray:
+        """The concatenated head outputs (N, d) at the query rows (``_out`` projects them)."""
         H, dh, d = self.n_heads, self.d_head, self.d_model
         w, b = self.qkv.w.value, self._qkv_b.value
         local = queries.among(rows)
@@ -226,7 +243,7 @@ class MultiHeadSelfAttention:
         o = self._attend(q.reshape(batch, m, H, dh).transpose(0, 2, 1, 3), kv5[0], kv5[1], queries.bias(bias),
                          batch, time)
         self._x, self._xq, self._local = x, xq, local
-        return self.out.forward(o[queries.slots])
+        return o[queries.slots]
 
     def _backward_queries(self, dout: np.ndarray, rows: Rows | None, queries: Rows) -> np.ndarray:
         assert self._cache is not None, "backward called before forward"
@@ -235,7 +252,7 @@ class MultiHeadSelfAttention:
         H, dh, d = self.n_heads, self.d_head, self.d_model
         m = queries.per_sequence
         do = np.zeros((batch * m, d), dtype=dout.dtype)  # unused slots: dO = 0
-        do[queries.slots] = self.out.backward(dout)
+        do[queries.slots] = self._out_backward(dout)
         dq = np.empty((batch, m, H, dh), dtype=dout.dtype)
         dkv = np.empty((batch, time, 2, H, dh), dtype=dout.dtype)
         dk, dv = dkv.transpose(2, 0, 3, 1, 4)
