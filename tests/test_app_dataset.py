@@ -38,7 +38,7 @@ async def test_generate_shows_samples_and_distributions() -> None:
         assert "Second" not in config.task.operations
         table = app.query_one("#samples", DataTable)
         assert table.row_count == SAMPLE_ROWS
-        first = str(table.get_row_at(0)[1])
+        first = str(table.get_row_at(0)[3])  # the expression is the last column (after the answer)
         assert first == app.dataset.train[0].text
         ops = static_text(app, "#stats-ops")
         for op in ("First", "Last", "Max", "Min"):
@@ -68,8 +68,9 @@ async def test_invalid_values_are_flagged_at_the_field_with_the_reason() -> None
         await set_value(pilot, "#ds-min_args", "5")
         max_row = app.query_one("#ds-max_args-row", FieldRow)
         assert max_row.has_class("-error")
-        assert "max_args (3) must be at least min_args (5)" in static_text(app, "#ds-max_args-row .field-error")
-        assert "max_args (3)" in static_text(app, "#dataset-config-status")
+        # in the form's words: its labels, not the config's names
+        assert "max args (3) must be at least min args (5)" in static_text(app, "#ds-max_args-row .field-error")
+        assert "max args (3)" in static_text(app, "#dataset-config-status")
         await pilot.press("ctrl+g")
         assert app.dataset is None
         assert "Fix the highlighted fields" in static_text(app, "#dataset-message")

@@ -444,3 +444,17 @@ async def test_console_lines_reflow_after_a_terminal_resize() -> None:
         assert wide > width  # the wide layout had longer lines than fit now
         assert max(len(line) for line in lines) <= width  # rewrapped for the narrow console
         assert sum("✗" in line for line in lines) >= 1 and any("Min(4, 5, 6)" in line for line in lines)
+
+
+async def test_the_attention_map_names_each_heads_role() -> None:
+    """The Lab's caption of a head (from its attention on held-out data and its circuits) shows with its map."""
+    app = InferenceHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane
+        pane.pick("encoder-digits")
+        await submit(pilot, pane, "Max(3, 7, 2)")
+        app.query_one("#inf-head", Select).value = 0
+        await pilot.pause()
+        text = " ".join(app.query_one("#inf-attention", AttentionMap).build().plain.split())  # unwrapped
+        assert "role (Lab, on held-out data): attends to the argument holding the answer" in text
+        assert "Max looks for large digits" in text  # head 0.0's QK circuit

@@ -179,7 +179,7 @@ async def test_gradient_check_on_a_tiny_model_passes_with_a_progress_bar() -> No
         for row in report.rows:
             cells = table.get_row(row.name)
             assert cells[0] == row.name and float(cells[3]) <= 1e-6 and str(cells[4]) == "pass"
-        assert static_text(app, "#insp-gradcheck-status").startswith("✓ all tensors pass")
+        assert static_text(app, "#insp-gradcheck-status").startswith("tiny: ✓ all tensors pass")  # names the model
         bar = app.query_one("#insp-gradcheck-progress", ProgressBar)
         assert bar.progress == bar.total == len(report.rows) and not bar.display
 

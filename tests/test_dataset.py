@@ -213,8 +213,11 @@ def test_save_refuses_inconsistent_dataset_and_bad_paths(small: Dataset, tmp_pat
     broken = Dataset(small.config, small.train[:-1], small.val, small.test)
     with pytest.raises(DatasetError, match="n_train=2,000 but train holds 1,999"):
         save_dataset(broken, tmp_path / "x.json", allow_outside=True)
+    save_dataset(small, tmp_path / "new" / "folders" / "d.json", allow_outside=True)  # folders are created
+    assert (tmp_path / "new" / "folders" / "d.json").is_file()
+    (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(DatasetError, match="cannot write"):
-        save_dataset(small, tmp_path / "no" / "such" / "dir.json", allow_outside=True)
+        save_dataset(small, tmp_path / "a-file" / "d.json", allow_outside=True)
 
 
 def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:

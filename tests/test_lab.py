@@ -17,7 +17,6 @@ from core.data.vocab import VOCAB
 from core.errors import LabError
 from core.nn.config import ModelConfig
 from core.nn.gradcheck import numerical_gradient, relative_error
-from core.nn.layers.hooks import Knockout
 from core.nn.models import build_model
 from core.nn.models.factory import Model, copy_model
 from core.probe.lab.ablation import Ablation, ablated, ablation_hooks, heads_one_by_one, run_ablation
@@ -35,9 +34,9 @@ from core.train.run import Run, RunConfig
 TASK = TaskConfig(max_value=99, min_args=2, max_args=4)
 
 
-def _model(kind: str, norm: str = "pre", seed: int = 0) -> Model:
-    config = ModelConfig(kind=kind, vocab_size=len(VOCAB), num_classes=TASK.num_classes, max_len=32, d_model=16,
-                         n_layers=2, n_heads=4, d_ff=24, norm=norm)
+def _model(kind: str, norm: str = "pre", seed: int = 0, d_model: int = 16, d_ff: int = 24) -> Model:
+    config = ModelConfig(kind=kind, vocab_size=len(VOCAB), num_classes=TASK.num_classes, max_len=32, d_model=d_model,
+                         n_layers=2, n_heads=4, d_ff=d_ff, norm=norm)
     model = build_model(config, seed=seed, dtype=np.float64)
     model.params.data += np.random.default_rng(seed + 1).normal(0.0, 0.2, model.params.data.shape)
     return model
@@ -92,7 +91,7 @@ def test_ablating_every_head_drops_positional_operations_to_chance(shipped_encod
 def test_training_through_an_ablation_has_exact_gradients(kind: str, norm: str) -> None:
     """An ablation that stays on while training: the training-mode forward (the shortcut rows) honours the
     masks, and its backward is the masked function's gradient (finite differences)."""
-    model = _model(kind, norm, seed=4)
+    model = _model(kind, norm, seed=4, d_model=8, d_ff=8)
     split = _split(kind, 12)
     batch = make_batch(split, np.arange(6), extra_padding=1)
     abl = Ablation(heads=(HeadId(0, 2), HeadId(1, 0)), neurons=parse_neurons("0:3,1:top4", model.config),
@@ -128,6 +127,7 @@ def test_mean_ablation_puts_the_reference_mean_in_place(shipped_encoder) -> None
         acts, _ = record(model, batch.tokens, [(0, "heads")], batch.pad_mask)
     seen = acts[(0, "heads")][:, :, 32:48]  # head 2's columns (d_head 16), after the knockout
     expected = np.broadcast_to(means[0, : batch.tokens.shape[1], 32:48], seen.shape)
+    assert not np.allclose(means[0, 1, 32:48], 0)  # a real mean, not zero ablation
     assert np.allclose(seen[batch.pad_mask], expected[batch.pad_mask], atol=1e-6)
 
 
@@ -211,7 +211,7 @@ def test_component_names_are_checked_against_the_model() -> None:
             parse_heads(bad, config)
     with pytest.raises(LabError, match="0 to 23"):
         parse_neurons("0:30", config)
-    with pytest.raises(LabError, match="layer.attn"):
+    with pytest.raises(LabError, match=r"layer\.attn"):
         parse_sublayers("0.mlp", config)
 
 

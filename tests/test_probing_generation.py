@@ -250,3 +250,45 @@ def test_the_same_expression_twice_in_one_batch_gets_its_own_sample() -> None:
     again = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"] * 6, options)
     assert draws == [tuple(r.generation.tokens) for r in again if r.generation is not None]  # reproducible
     assert draw_seed(1, 0) != draw_seed(1, 1) and draw_seed(1, 0) == draw_seed(1, 0)
+
+
+def test_a_sample_records_the_tempered_distribution_it_was_drawn_from() -> None:
+    fake = _fake_decoder({(): {"1": 0.5, "2": 0.3, "3": 0.2}})
+    cold = sample(fake, PROMPT, 1, temperature=1.0, seed=0)
+    hot = sample(fake, PROMPT, 1, temperature=4.0, seed=0)
+    assert dict(cold.drawn_steps[0][:3]) == pytest.approx({"1": 0.5, "2": 0.3, "3": 0.2}, abs=1e-6)  # T 1: p
+    q = np.array([0.5, 0.3, 0.2] + [0.0] * 18) ** (1 / 4)  # T 4: p^(1/T), renormalised — visibly flatter
+    assert hot.drawn_steps[0][0][1] == pytest.approx(q[0] / q.sum(), abs=1e-6)
+    assert hot.steps == cold.steps  # the model's own distribution is still there, unchanged
+    assert hot.drawn_probs[0] == pytest.approx(dict(hot.drawn_steps[0])[hot.tokens[0]], abs=1e-9)
+    top2 = sample(fake, PROMPT, 1, temperature=1.0, top_k=2, seed=0)
+    assert dict(top2.drawn_steps[0][:2]) == pytest.approx({"1": 0.625, "2": 0.375}, abs=1e-6)  # top-k renormalised
+    zero = sample(fake, PROMPT, 1, temperature=0.0, seed=0)
+    assert zero.drawn_steps[0][0] == ("1", 1.0) and (zero.temperature, hot.temperature) == (0.0, 4.0)
+
+
+def test_under_beam_search_the_attention_is_of_the_sequence_shown() -> None:
+    from core.probe.answers import ProbeOptions, answer_texts
+    from core.train.checkpoint import read_checkpoint
+
+    ck = read_checkpoint("decoder-0-99")
+    model = ck.build_model()
+    for strategy in ("greedy", "beam", "sample"):
+        (r,) = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"],
+                            ProbeOptions(strategy, 8.0, 0, 3, seed=3), details=False)
+        assert r.generation is not None and r.prediction is not None and r.attention_of == strategy
+        shown = [*r.generation.prompt, *r.generation.tokens]
+        assert r.prediction.tokens == shown  # the map's tokens are the sequence the console shows
+        assert all(m.shape[-1] == len(shown) for m in r.prediction.attention)
+    # a hot sample that differs from the greedy answer: the map follows the sample, not the greedy one
+    greedy_tokens = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"], ProbeOptions(),
+                                 details=False)[0].prediction.tokens  # type: ignore[union-attr]
+    for seed in range(40):
+        (r,) = answer_texts(model, ck.config.dataset.task, ["Max(31, 7, 52)"],
+                            ProbeOptions("sample", 50.0, 0, 3, seed=seed), details=False)
+        assert r.generation is not None and r.prediction is not None
+        if r.generation.tokens != greedy_tokens[len(r.generation.prompt):]:
+            assert r.prediction.tokens == [*r.generation.prompt, *r.generation.tokens] != greedy_tokens
+            break
+    else:
+        raise AssertionError("no sample differed from the greedy answer")

@@ -13,6 +13,7 @@ from core.probe.inference import Prediction
 from core.probe.logit_lens import LogitLensResult
 from workbench.render.answers import (
     DETAIL_PLACEHOLDER,
+    attention_sequence,
     detail_title,
     entry_text,
     generation_text,
@@ -100,12 +101,36 @@ def test_detail_title_and_where_the_answer_is_read() -> None:
     assert detail_title(encoder_result()).plain == "Max(3, 7) = 7  model: 7  · tiny"
     assert read_position(encoder_result())[0] == 0
     row, note = read_position(decoder_result())
-    assert row == 3 and "'='" in note
-    assert "the greedy answer's attention (the beam search answer may differ)" in note  # never a false caption
-    greedy = decoder_result()
-    assert greedy.generation is not None
-    greedy.generation.strategy = "greedy"
-    assert read_position(greedy)[1] == "▶ '=': where the first answer token is predicted"
+    assert row == 3 and note == "▶ '=': where the first answer token is predicted"
+
+
+def test_the_attention_caption_names_the_sequence_it_is_of() -> None:
+    beam = decoder_result()
+    beam.attention_of = "beam"  # answer_texts made the map the beam search sequence's
+    assert attention_sequence(beam) == "the beam search sequence: 9 5"
+    sampled = decoder_result()
+    sampled.attention_of = "sample"
+    assert attention_sequence(sampled) == "the sampled sequence: 9 5"
+    assert attention_sequence(decoder_result()) == "the greedy sequence: 9 5"  # never "beam" for a greedy map
+    assert attention_sequence(encoder_result()) == "the input"
+
+
+def test_a_sample_shows_the_tempered_distribution_it_was_drawn_from() -> None:
+    r = decoder_result()
+    g = r.generation
+    assert g is not None
+    g.strategy, g.beams, g.temperature, g.top_k = "sample", [], 2.0, 3
+    g.drawn_steps = [[("9", 0.6), ("3", 0.4)], [("5", 0.7)], [("[EOS]", 0.9)]]
+    entry = entry_text(r).plain.splitlines()
+    assert entry[2].startswith("    tokens (model p) 9 80%")  # the model's own p, said so
+    assert "first token drawn from softmax(log p / T), T 2, top-3 only:" in entry[3]
+    assert entry[4].split()[0] == "9" and entry[4].endswith(" 60.0%")  # q, not the model's 80%
+    detail = generation_text(r).plain.splitlines()
+    assert "under the model (T 1)" in detail[0]
+    assert detail[1] == "each token drawn from softmax(log p / T), T 2, top-3 only: the candidates below"
+    assert detail[2].startswith("step 1 ▸ 9") and "9 60.0% · 3 40.0%" in detail[2]
+    g.drawn_probs = [0.6, 0.7, 0.9]
+    assert generation_text(r).plain.splitlines()[2].startswith("step 1 ▸ 9     (drawn at 60.0%)")
 
 
 def test_pct_handles_tiny_and_non_finite_probabilities() -> None:

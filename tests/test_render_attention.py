@@ -23,11 +23,18 @@ def known_data() -> AttentionData:
     return AttentionData([np.stack([h0, h1])], TOKENS, read_row=0, note="▶ position 0: read here")
 
 
+def header_index(text: str) -> int:
+    """The line of the column labels (the last header line, just above the grid's rows)."""
+    lines = text.splitlines()
+    return next(i for i, line in enumerate(lines) if line.split() == TOKENS)
+
+
 def rows_of(text: str) -> dict[str, list[str]]:
     """Grid rows keyed by their label (with its ▶ marker, if any): the 3-wide cells after it."""
     label_width = max(len(t) for t in TOKENS) + 2  # the label, right-aligned, then the marker and a space
     out = {}
-    for line in text.splitlines()[2:2 + len(TOKENS)]:
+    start = header_index(text) + 1
+    for line in text.splitlines()[start:start + len(TOKENS)]:
         label, cells = line[:label_width], line[label_width:]
         out[label.strip()] = [cells[i:i + 3].strip() for i in range(0, len(cells), 3)]
     return out
@@ -36,8 +43,11 @@ def rows_of(text: str) -> dict[str, list[str]]:
 def test_a_known_head_renders_its_labels_and_percent_cells() -> None:
     text = attention_text(known_data(), layer=0, head=1, width=80).plain
     lines = text.splitlines()
-    assert lines[0] == "layer 0 (0) · head 1 (0–1)  (row: query token · column: key it attends to · %)"
-    assert lines[1].split() == ["Max", "(", "3", ")"]  # the key tokens as column labels
+    assert lines[0] == "layer 0 (0) · head 1 (0–1)"
+    legend = " · ".join(lines[1:header_index(text)])  # the legend under the caption, flowed to the width
+    assert legend == ("row: the query token · column: the key it attends to · cell: its weight in % · "
+                      "** = 100% · blank = under 0.5%")
+    assert all(len(line) <= 80 for line in lines)
     rows = rows_of(text)
     assert rows["Max▶"] == ["**", "", "", ""]  # 100% prints as ** (two digits fit a 3-wide cell)
     assert rows["("] == ["50", "50", "", ""]
@@ -67,9 +77,39 @@ def test_no_data_is_a_hint_and_the_height_counts_every_line() -> None:
     assert attention_text(AttentionData(), 0, -1).plain == EMPTY
     assert attention_height(None) == 1
     data = known_data()
-    assert attention_height(data) == len(attention_text(data, 0, 0).plain.splitlines()) == 2 + 4 + 1
+    lines = attention_text(data, 0, -1).plain.splitlines()
+    assert attention_height(data) == len(lines) == 1 + 2 + 1 + 4 + 1  # caption, legend, header, rows, note
+    assert attention_height(data, 40) == len(attention_text(data, 0, -1, 40).plain.splitlines()) > len(lines)
 
 
 def test_caption_counts_from_zero_as_the_parameter_names_do() -> None:
     assert caption(1, 2, 2, 4) == "layer 1 (0–1) · head 2 (0–3)"
     assert caption(0, 3, -1, 4) == "layer 0 (0–2) · mean of heads"
+
+
+def test_long_tokens_are_never_cut_to_three_characters() -> None:
+    tokens = ["Second", "(", "3", ",", "7", ")", "=", "7", "[EOS]"]
+    n = len(tokens)
+    data = AttentionData([np.full((1, n, n), 1 / n)], tokens, read_row=6, note="▶ '='",
+                         sequence="the beam search sequence: 7 [EOS]")
+    wide = attention_text(data, 0, -1, width=80).plain.splitlines()
+    assert wide[0] == "layer 0 (0) · mean of heads · the beam search sequence: 7 [EOS]"  # names the sequence
+    header = next(line for line in wide if "Second" in line)
+    assert header.split() == tokens  # whole labels, on one line
+    narrow = attention_text(data, 0, -1, width=40).plain.splitlines()
+    assert cell_width(tokens, 40) == 3
+    start = next(i for i, line in enumerate(narrow) if line.strip() == "S")  # written top to bottom
+    column = "".join(line[6 + 2 + 1] for line in narrow[start:start + 6])  # label 6, ▶, space; centre of cell 0
+    assert column == "Second"
+    assert attention_height(data, 40) == len(narrow) and all(len(line) <= 40 for line in narrow)
+    assert "** = 100%" in " ".join(narrow[1:start])  # the legend, flowed onto the narrow width
+
+
+def test_a_heads_role_from_the_lab_is_shown_with_its_map() -> None:
+    from workbench.render.attention import AttentionData, attention_text
+    maps = [np.full((2, 3, 3), 1 / 3)]
+    data = AttentionData(maps, ["Max", "(", "7"], roles={(0, 1): "attends to the argument holding the answer"})
+    shown = attention_text(data, 0, 1, 80).plain
+    assert "role (Lab, on held-out data): attends to the argument holding the answer" in shown
+    assert "role" not in attention_text(data, 0, 0, 80).plain  # no role known for head 0
+    assert "role" not in attention_text(data, 0, -1, 80).plain  # the mean of the heads has none

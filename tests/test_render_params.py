@@ -18,7 +18,24 @@ def test_stats_text_prints_every_number() -> None:
     lines = stats_text(view(np.array([[1.0, -1.0], [3.0, -3.0]]))).plain.splitlines()
     assert lines[0] == "w  shape 2×2 (4 values) · tiny"
     assert lines[1] == "mean 0  std 2.236  min -3  max 3"
-    assert lines[2] == "‖w‖ 4.472  ‖∇w‖ –  update/weight –  (no gradient: not a live run)"
+    assert lines[2] == "‖w‖ 4.472  ‖∇w‖ –  update/weight –"
+    assert lines[3] == "(no gradient: not a live run)"  # a line of its own, so a narrow column never cuts it
+
+
+def test_a_live_run_before_its_first_step_says_why_the_gradient_is_zero() -> None:
+    values = np.array([1.0, 2.0])
+    before = ParamView("w", parameter_stats(values, np.zeros(2), float("nan")), histogram(values, 8), values,
+                       "live, step 0")
+    lines = stats_text(before).plain.splitlines()
+    assert lines[2] == "‖w‖ 2.236  ‖∇w‖ 0  update/weight –"
+    hint = "(no training step since the run was built or loaded:"
+    assert lines[3] == hint and lines[4] == " ‖∇w‖ and the update appear after the next one)"
+    assert all(len(line) <= 52 for line in lines[2:])  # fits the Inspector's detail column at 80×24
+    loaded = ParamView("w", parameter_stats(values, np.zeros(2), 0.0), histogram(values, 8), values, "live, step 5")
+    assert stats_text(loaded).plain.splitlines()[3] == hint  # a checkpoint loaded into the run: no update yet
+    stepped = ParamView("w", parameter_stats(values, np.array([1.0, 0.0]), 1e-3), histogram(values, 8), values,
+                        "live, step 6")
+    assert "no training step" not in stats_text(stepped).plain
 
 
 def test_stats_text_with_a_gradient_and_a_warning_for_nan() -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import PurePath
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Header, TabbedContent, TabPane, Tabs
@@ -28,7 +28,7 @@ from core.optim.config import OptimizerConfig
 from core.process import tune_for_training
 from core.train.session import TrainingSession
 from workbench.commands import WorkbenchCommands
-from workbench.header_throttle import HeaderThrottle
+from workbench.header_throttle import HeaderThrottle, fit_summary, header_summary
 from workbench.learn_progress import first_visit
 from workbench.messages import (
     CheckpointSaved,
@@ -45,6 +45,7 @@ from workbench.model_source import SessionModelSource
 from workbench.panes.dataset import DatasetPane
 from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole
+from workbench.panes.lab import LabPane
 from workbench.panes.learn import LearnPane
 from workbench.panes.training import TrainingPane
 from workbench.screens.explain import EXPLAIN_KEY, open_explanation
@@ -62,12 +63,12 @@ from workbench.widgets.steer_bar import SteerBar
 
 PANES: tuple[tuple[str, str, str], ...] = (("learn", "Learn", "f10"), ("dataset", "Dataset", "f2"),
                                            ("training", "Training", "f3"), ("inference", "Inference", "f4"),
-                                           ("inspector", "Inspector", "f5"))
-FOCUS_INSIDE = ("learn", "inference", "inspector")  # panes that focus a widget of their own when shown
+                                           ("inspector", "Inspector", "f5"), ("lab", "Lab", "f11"))
+FOCUS_INSIDE = ("learn", "inference", "inspector", "lab")  # panes that focus a widget of their own when shown
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
 HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
-_MAIN_SCREEN_ACTIONS = {"start", "pause", "toggle_run", "step", "epoch", "stop", "save", "load", "dataset",
-                        "show_pane", "show_chart", "toggle_config", "help", "explain"}
+_MAIN_SCREEN_ACTIONS = {"start", "new_run", "pause", "toggle_run", "step", "epoch", "stop", "save", "load",
+                        "dataset", "show_pane", "show_chart", "toggle_config", "help", "explain"}
 
 
 class WorkbenchApp(App[int]):
@@ -78,7 +79,8 @@ class WorkbenchApp(App[int]):
     # Absolute, so that subclasses defined elsewhere (tests, benchmarks) find the styles too.
     CSS_PATH: ClassVar[list[str | PurePath]] = [STYLES / "app.tcss", STYLES / "dataset.tcss",
                                                 STYLES / "training.tcss", STYLES / "inference.tcss",
-                                                STYLES / "inspector.tcss", STYLES / "learn.tcss"]
+                                                STYLES / "inspector.tcss", STYLES / "learn.tcss",
+                                                STYLES / "lab.tcss"]
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     # Textual declares these as ``ClassVar[...] | None``, which mypy reads as an instance variable.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]  # type: ignore[misc]
@@ -133,10 +135,13 @@ class WorkbenchApp(App[int]):
                 yield InferencePane(live, id="inference-pane")
             with TabPane(titles["inspector"], id="inspector"):
                 yield InspectorPane(live, self._current_session, id="inspector-pane")
+            with TabPane(titles["lab"], id="lab"):
+                yield LabPane(live, self._current_session, id="lab-pane")
         yield WorkbenchFooter(compact=True)  # Textual's Footer leaks its keys on every focus change
 
     def on_mount(self) -> None:
-        self.sub_title = self.controller.summary()
+        self.sub_title = fit_summary(header_summary(self.controller.summary(), self.controller.state), self.title,
+                                     self.size.width)
         self.training.active = self.initial_pane == "training"
         self.controller.start_polling()
         if self.initial_pane == "learn":
@@ -164,6 +169,8 @@ class WorkbenchApp(App[int]):
 
     @on(SessionUpdated)
     def _session_updated(self, message: SessionUpdated) -> None:
+        if self._quitting or not self.is_running:
+            return  # shutting down: the panes may be gone
         self.training.show_session(message.state_changed)
         self._post_summary()
 
@@ -198,9 +205,7 @@ class WorkbenchApp(App[int]):
     def _dataset_adopted(self, message: DatasetAdopted) -> None:
         """A run generated its dataset, or a checkpoint brought one: the Dataset pane shows it."""
         if message.dataset is not self.dataset:
-            self.dataset_pane.show_dataset(message.dataset)
-        if message.source == "checkpoint":
-            self.notify("The Dataset pane now shows the loaded run's dataset and settings.", timeout=4)
+            self.dataset_pane.show_dataset(message.dataset)  # (a loaded run's changes: the Training pane says)
 
     # -- messages: from the panes ---------------------------------------------------------------------------
     @on(OpenInConsole)
@@ -265,9 +270,13 @@ class WorkbenchApp(App[int]):
             self.training.refresh_charts(soon=True)
 
     def _post_summary(self) -> None:
-        summary = self.controller.summary()
-        if self._header.due(summary, self.controller.state, time.monotonic()):
-            self.sub_title = summary
+        state = self.controller.state
+        summary = header_summary(self.controller.summary(), state)  # "running" only while it runs
+        if self._header.due(summary, state, time.monotonic()):
+            self.sub_title = fit_summary(summary, self.title, self.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.sub_title = fit_summary(self._header.shown or self.controller.summary(), self.title, event.size.width)
 
     # -- actions ----------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -338,6 +347,10 @@ class WorkbenchApp(App[int]):
 
     def action_start(self) -> None:
         self._start("run")
+
+    def action_new_run(self) -> None:
+        """Close the current run (asking first when it has unsaved steps) and start one from the settings."""
+        self.training.new_run()
 
     def action_pause(self) -> None:
         c = self.controller

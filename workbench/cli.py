@@ -5,6 +5,7 @@
     workbench eval    NAME [--split test]         (and probes outside the training task, reported apart)
     workbench counterexamples NAME [--threshold 0.99] [--per-region 200] [--seed 0]
     workbench predict NAME "Max(3, 7, 2)" …      (or one expression per line on stdin)
+    workbench ablate | patch | attribute | circuits NAME …   the Lab (see workbench.cli_lab)
     workbench models
     workbench [app] [--no-mouse]                 the interactive Textual workbench (the default)
     workbench serve [--host localhost] [--port 8000]   the same app in a browser (textual-serve)
@@ -28,6 +29,7 @@ from core.probe.inference import predict
 from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir, user_models_dir
 from core.train.report import build_report
 from core.train.slices import slicing_line
+from workbench import cli_lab
 from workbench.cli_probe import add_parser as add_counterexamples_parser
 from workbench.cli_probe import cmd_counterexamples, render_generalisation
 from workbench.cli_trace import add_parser as add_trace_parser
@@ -65,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_trace_parser(sub)
     add_counterexamples_parser(sub)
+    cli_lab.add_parsers(sub)
 
     ap = sub.add_parser("app", help="open the interactive workbench (the default)")
     ap.add_argument("--no-mouse", action="store_true",
@@ -237,8 +240,9 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     parser = _parser()
     try:
         a, extra = parser.parse_known_args(argv)
-        if extra and a.command == "predict" and not any(x.startswith("-") for x in extra):
-            a.expressions += extra  # `predict NAME --json EXPR`: argparse ends the positionals at --json
+        if extra and a.command == "predict" and not any(x.startswith("-") and x != "-" for x in extra):
+            # `predict NAME --json EXPR` (or `-`, stdin): argparse ends the positionals at --json
+            a.expressions += extra
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse already printed its one-line usage error
@@ -261,6 +265,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             return cmd_trace(a, out, err)
         if a.command == "counterexamples":
             return cmd_counterexamples(a, out, err)
+        if a.command in cli_lab.COMMANDS:
+            return cli_lab.run(a, out, err)
         return cmd_models(a, out)
     except (CLIError, LLMLearnError) as exc:
         err.write(f"error: {exc}\n")

@@ -23,3 +23,31 @@ class HeaderThrottle:
             return False  # only the epoch moved: the header can wait
         self.shown, self.state, self.at = summary, state, now
         return True
+
+
+#: Columns of Textual's ``Header`` that are not the title: the icon (8) and the clock space (10).
+HEADER_CHROME = 18
+SEPARATOR = " · "
+
+
+def header_summary(summary: str, state: str) -> str:
+    """What the title bar should say of the run: while it runs, only that it runs — the epoch and the
+    step change all the time and the status line shows them at once, so a throttled copy of them in
+    the title bar could only lag behind it (the epoch there was up to ``interval`` seconds old)."""
+    if state == "running":
+        return summary.split(SEPARATOR)[0]
+    return summary
+
+
+def fit_summary(summary: str, title: str, width: int) -> str:
+    """``summary`` shortened so that ``"{title} — {summary}"`` fits the title bar of a ``width``-column
+    terminal: its middle parts (``step 12,345/31,300``) go first, the state and the last part (the
+    epoch) stay; only if that is still too long is the text cut, with an ellipsis."""
+    room = width - HEADER_CHROME - len(title) - len(" — ")
+    parts = summary.split(SEPARATOR)
+    while len(SEPARATOR.join(parts)) > room and len(parts) > 2:
+        del parts[-2]
+    text = SEPARATOR.join(parts)
+    if len(text) > room:
+        text = text[: max(0, room - 1)] + "…" if room > 1 else ""
+    return text

@@ -70,6 +70,7 @@ RATE_WINDOW = 3.0  # s of step timestamps used for steps/s and the ETA
 Then = Literal["run", "step", "epoch"]
 #: the controller's own states, besides the session's (idle, running, paused, finished, stopped)
 NO_RUN, BUILDING, LOADING = "no run", "building", "loading"
+EPOCH_REASON = "to the end of this epoch"  # the session's reason for an F8 (core.train.session)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -79,6 +80,16 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "not enough memory for this model and dataset: make the model smaller (d_model, layers, FFN size)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def budget_reason(start_step: int, start_reason: str, step: int, steps_per_epoch: int) -> str:
+    """Why a run paused after the steps asked for (F7, F8), in words: ``all 5 steps done``, ``epoch 3
+    done (313 steps)`` — not the session's "the steps asked for are done"."""
+    n = step - start_step
+    steps = f"{n:,} step{'s' if n != 1 else ''}"
+    if start_reason == EPOCH_REASON and steps_per_epoch > 0 and step % steps_per_epoch == 0:
+        return f"epoch {step // steps_per_epoch:,} done ({steps})"
+    return "1 step done" if n == 1 else f"all {steps} done"
 
 
 class SessionController:
@@ -102,6 +113,7 @@ class SessionController:
         self._sessions: list[TrainingSession] = []  # every session started, so none outlives the app
         self._generation = 0  # bumped by each build/load: a late result of an older one is dropped
         self._pending: list[Then] = []  # commands given while the run was being built
+        self._stretch: tuple[int, str] | None = None  # step and reason of the last start (for "all N steps done")
         self._after_save: Callable[[], object] | None = None
         self.saver = CheckpointSaver(app)
         self._timer: Any = None
@@ -241,6 +253,7 @@ class SessionController:
         self._sessions = [s for s in self._sessions if s.alive]
         self._sessions.append(session)
         self.session = session
+        self._stretch = None
         self.saved_step = run.step
         self.checkpoint_name = ready.checkpoint
         self.saver.new_session(ready.checkpoint)
@@ -417,11 +430,16 @@ class SessionController:
             elif isinstance(e, EvalEvent):
                 self.last_eval = e
             elif isinstance(e, StateEvent):
+                reason = e.reason
                 if e.cause is Cause.STARTED:
                     self._rate.clear()  # a rate spans one stretch of running, not the pauses between
                     self.last_error = ""
-                self.state, self.reason, self.cause = e.state, e.reason, e.cause
-                self.app.post_message(RunStateChanged(e.state, e.reason, e.cause))
+                    if self.state != "running":  # F7 presses while running extend the same stretch
+                        self._stretch = (e.step, e.reason)
+                elif e.cause is Cause.BUDGET and self._stretch is not None:
+                    reason = budget_reason(*self._stretch, e.step, s.run.steps_per_epoch)
+                self.state, self.reason, self.cause = e.state, reason, e.cause
+                self.app.post_message(RunStateChanged(e.state, reason, e.cause))
                 state_changed = True
             elif isinstance(e, UntilMetEvent):
                 self.until = RunUntil()  # the session cleared it too: a met condition never carries on

@@ -22,6 +22,9 @@ UNTIL_KINDS: tuple[tuple[str, str], ...] = (
 )
 UNTIL_TEXT = {"val_accuracy": "val acc ≥ {:.2%}", "loss": "loss ≤ {:g}", "step": "step {:,}",
               "grad_spike": "grad > {:g}× median"}
+#: what the value field suggests for each kind
+UNTIL_PLACEHOLDER = {"none": "", "val_accuracy": "e.g. 95% ⏎", "loss": "e.g. 0.05 ⏎", "step": "e.g. 500 ⏎",
+                     "grad_spike": "e.g. 10 ⏎"}
 FULL_SPEED = ("", "full", "max", "0")
 #: the "watch" pace: steps per second at which the charts visibly move (a default run is ~15 s an epoch)
 WATCH_PACE = 20.0
@@ -83,6 +86,12 @@ def parse_pace(text: str) -> float | None:
 def default_until() -> RunUntil:
     """The condition of ``DEFAULT_UNTIL``."""
     return parse_until(*DEFAULT_UNTIL)
+
+
+def describe_until(until: RunUntil) -> str:
+    """``when val acc ≥ 99.00%`` (``or when …`` for more than one); empty without a condition."""
+    return " or ".join("when " + fmt.format(getattr(until, key)) for key, fmt in UNTIL_TEXT.items()
+                       if getattr(until, key) is not None)
 
 
 def describe_steering(pace: float | None, until: RunUntil) -> str:

@@ -33,9 +33,9 @@ class Progress:
         rate = done / max(now - self.t0, 1e-9)
         eta = (self.total - e.step) / rate if rate > 0 else 0.0
         frac = min(1.0, e.step / self.total)
-        val = f" val {self.val:.2%}" if self.val is not None else ""
+        val = f" val acc {self.val:.2%}" if self.val is not None else ""
         saved = f" · saved at step {self.saved_step}" if self.saved_step is not None else ""
-        text = (f"step {e.step}/{self.total} epoch {e.epoch + 1} loss {e.loss:.4f} acc {e.accuracy:.1%}{val} "
+        text = (f"step {e.step}/{self.total} epoch {e.epoch + 1} loss {e.loss:.4f} batch acc {e.accuracy:.1%}{val} "
                 f"lr {e.lr:.2g} {e.tokens_per_s:,.0f} tok/s ETA {clock(eta)}{saved}")
         if self.tty:
             bar = "█" * int(frac * 24) + "·" * (24 - int(frac * 24))

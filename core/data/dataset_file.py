@@ -164,7 +164,8 @@ def _looks_like_dataset_file(path: Path) -> bool:
 def save_dataset(dataset: Dataset, path: str | os.PathLike[str], *, overwrite: bool = False,
                  allow_outside: bool = False) -> Path:
     """Write ``dataset`` as readable JSON, one example per line, atomically, to ``dataset_path(path)``
-    (a relative path goes into the user's datasets folder, created if needed); the path written.
+    (a relative path goes into the user's datasets folder; missing folders on the way are created, also
+    outside it once that is allowed); the path written.
 
     Refused (``DatasetError``, nothing written): a target outside the datasets folder unless
     ``allow_outside``; an existing dataset file unless ``overwrite``; anything that is not a dataset
@@ -206,12 +207,20 @@ def _save(dataset: Dataset, path: str | os.PathLike[str], overwrite: bool, allow
         raise DatasetError(f"cannot save: the file would be {size / MiB:,.0f} MiB, more than the "
                            f"{MAX_DATASET_FILE_BYTES / MiB:,.0f} MiB a dataset file may be")
     try:
-        if spot.inside:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(target.parent)
         atomic_write_text(target, "\n".join(parts))
     except OSError as exc:
         raise DatasetError(f"{target}: cannot write the dataset: {exc.strerror or exc}") from None
     return target
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents (``data/nested.json`` needs ``data/``). ``folder`` was
+    resolved by the target check (no symlink in it); if one appeared since, nothing is written there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.resolve() != folder:
+        raise DatasetError(f"{folder} changed while saving (it now leads through a symbolic link); nothing "
+                           "was written")
 
 
 def _entry_lines(examples: Sequence[Example]) -> list[str]:

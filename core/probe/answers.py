@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data.task import TaskConfig
+from core.data.vocab import VOCAB
 from core.errors import LLMLearnError
 from core.nn.models.factory import Model
 from core.probe.generation import STRATEGIES, GenerationResult, generate_answer
-from core.probe.inference import Prediction, predict
+from core.probe.inference import Prediction, attention_over, predict
 from core.probe.logit_lens import LogitLensResult, logit_lens
 
 TOP_K = 5  # answers (encoder) or tokens (decoder) listed per result
@@ -93,6 +94,9 @@ class ProbeResult:
     error: str | None = None
     error_position: int | None = None  # a parse error's 0-based column in ``text`` (a caret goes under it)
     label: str = ""  # which model answered
+    #: decoder: the strategy whose generated sequence ``prediction.tokens`` / ``.attention`` cover
+    #: ("greedy", "sample" or "beam": the one shown, once the chosen strategy has generated)
+    attention_of: str = ""
 
     @property
     def answer(self) -> int | None:
@@ -111,6 +115,23 @@ class ProbeResult:
 
 def _internal(exc: Exception) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _follow_generation(model: Model, r: ProbeResult) -> None:
+    """Make ``r``'s tokens and attention those of the sequence its strategy generated (beam search or
+    a sample may differ from the greedy one ``predict`` drew), so the map is of the answer shown."""
+    g, p = r.generation, r.prediction
+    if g is None or p is None or p.expression is None or g.strategy == "greedy":
+        return
+    prompt = model.prompt_ids(p.expression)
+    ids = [*prompt, *g.token_ids]
+    if p.tokens != VOCAB.decode(ids):
+        try:
+            p.attention = attention_over(model, ids)
+        except Exception:  # keep the greedy map, still labelled as the greedy one
+            return
+        p.tokens = VOCAB.decode(ids)
+    r.attention_of = g.strategy
 
 
 def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: ProbeOptions, label: str = "",
@@ -143,6 +164,9 @@ def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: 
                 continue
             if r.generation.error:
                 r.error = r.generation.error
+                continue
+            r.attention_of = "greedy"
+            _follow_generation(model, r)
     if details:
         answered = [r for r in results if r.error is None]
         if answered:

@@ -94,6 +94,12 @@ class GenerationResult:
     finished: bool = False  # the sequence ended with [EOS] within the token budget
     beams: list[Hypothesis] = field(default_factory=list)  # beam search: the final hypotheses, best first
     error: str | None = None
+    #: sampling: at step t, the most likely tokens of the distribution the token was actually drawn
+    #: from — softmax(log pₜ / τ) over the top-k tokens — with their probabilities there
+    drawn_steps: list[StepCandidates] = field(default_factory=list)
+    drawn_probs: list[float] = field(default_factory=list)  # sampling: q(chosen token) at each step
+    temperature: float = 1.0  # sampling: τ
+    top_k: int = 0  # sampling: k (0 = all tokens)
 
     @property
     def probability(self) -> float:
@@ -159,25 +165,36 @@ def _result(ids: list[int], log_prob: float, token_probs: list[float], steps: li
 
 
 def _one_by_one(model: TransformerDecoder, prompt: np.ndarray, max_new_tokens: int,
-                choose: Callable[[np.ndarray], int], n_candidates: int, strategy: str) -> GenerationResult:
-    """The loop greedy and sampling share: ``choose(log pₜ) → token id`` until [EOS] or the budget."""
+                choose: Callable[[np.ndarray], int], n_candidates: int, strategy: str,
+                drawn_from: Callable[[np.ndarray], np.ndarray] | None = None) -> GenerationResult:
+    """The loop greedy and sampling share: ``choose(log pₜ) → token id`` until [EOS] or the budget.
+    ``drawn_from(log pₜ)`` (sampling) gives the log-probabilities of the distribution a token is drawn
+    from; its candidates and the chosen token's probability there are recorded too."""
     seq = prompt.tolist()
     ids: list[int] = []
     token_probs: list[float] = []
     steps: list[StepCandidates] = []
+    drawn_steps: list[StepCandidates] = []
+    drawn_probs: list[float] = []
     total = 0.0
     with model.eval_mode():
         for _ in range(max_new_tokens):
             lp = _next_log_probs(model, np.asarray([seq], dtype=np.int64))[0]
             tok = int(choose(lp))
             steps.append(_candidates(lp, n_candidates))
+            if drawn_from is not None:
+                q = drawn_from(lp)
+                drawn_steps.append(_candidates(q, n_candidates))
+                drawn_probs.append(float(np.exp(q[tok])))
             token_probs.append(float(np.exp(lp[tok])))
             total += float(lp[tok])
             ids.append(tok)
             seq.append(tok)
             if tok == VOCAB.eos_id:
                 break
-    return _result(ids, total, token_probs, steps, strategy)
+    result = _result(ids, total, token_probs, steps, strategy)
+    result.drawn_steps, result.drawn_probs = drawn_steps, drawn_probs
+    return result
 
 
 # -- the strategies ------------------------------------------------------------------------------------
@@ -201,17 +218,30 @@ def sample(model: TransformerDecoder, prompt: Sequence[int], max_new_tokens: int
     _check_sampling(temperature, top_k)
     rng = np.random.default_rng(seed)
 
+    def drawn_from(lp: np.ndarray) -> np.ndarray:
+        """log q: the tempered, top-k restricted distribution (τ = 0: all mass on the argmax)."""
+        if temperature == 0:
+            q = np.full_like(lp, -np.inf)
+            q[int(np.argmax(lp))] = 0.0
+            return q
+        # (lp − max)/τ: the best token gets exactly 0, others −x/τ ≤ 0, so no overflow for any τ > 0.
+        z = (lp - lp.max()) / temperature
+        if 0 < top_k < z.size:
+            z[np.argsort(-lp, kind="stable")[top_k:]] = -np.inf
+        return z - np.log(np.sum(np.exp(z)))
+
     def choose(lp: np.ndarray) -> int:
         if temperature == 0:
             return int(np.argmax(lp))
-        # (lp − max)/τ: the best token gets exactly 0, others −x/τ ≤ 0, so no overflow for any τ > 0.
         z = (lp - lp.max()) / temperature
         if 0 < top_k < z.size:
             z[np.argsort(-lp, kind="stable")[top_k:]] = -np.inf
         cdf = np.cumsum(np.exp(z))
         return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
 
-    return _one_by_one(model, ids, max_new_tokens, choose, n_candidates, "sample")
+    result = _one_by_one(model, ids, max_new_tokens, choose, n_candidates, "sample", drawn_from)
+    result.temperature, result.top_k = float(temperature), int(top_k)
+    return result
 
 
 @dataclass

@@ -73,6 +73,17 @@ def predict(model: Model, task: TaskConfig, texts: Sequence[str], top_k: int = 5
     return results
 
 
+def attention_over(model: Model, ids: Sequence[int]) -> list[np.ndarray]:
+    """The attention a decoder uses over one whole token sequence (``ids``: prompt + generated), per
+    layer (H, T, T), from one forward in evaluation mode: the map of a sequence another decoding
+    strategy (beam search, sampling) produced, not the greedy one ``predict`` drew."""
+    tokens = np.asarray([list(ids)], dtype=np.int64)
+    with model.eval_mode():
+        model.forward(tokens)
+        maps = model.attention_maps()
+    return [m[0].astype(np.float64) for m in maps]
+
+
 def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(r) for r in rows])
     tokens = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)

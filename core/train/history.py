@@ -39,7 +39,7 @@ class Series:
         if len(self._pending) < self.stride:
             return
         self.steps.append(self._pending[-1][0])
-        self.values.append(sum(v for _, v in self._pending) / len(self._pending))
+        self.values.append(_mean([v for _, v in self._pending]))
         self._pending.clear()
         if len(self.steps) >= self.capacity:
             self._halve()
@@ -59,7 +59,7 @@ class Series:
         steps, values = list(self.steps), list(self.values)
         if self._pending:
             steps.append(self._pending[-1][0])
-            values.append(sum(v for _, v in self._pending) / len(self._pending))
+            values.append(_mean([v for _, v in self._pending]))
         return steps, values
 
     def last(self) -> float | None:
@@ -142,3 +142,12 @@ class MetricHistory:
             elif "mark" in rec and isinstance(step := rec.get("step"), int):
                 h.marks.append((step, str(rec["mark"])))
         return h
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of a bucket, exact when every value is the same (a constant learning rate stays 0.001, not
+    0.0010000000000000005: a plain sum would drift), else correctly rounded (``math.fsum``)."""
+    first = values[0]
+    if all(v == first for v in values):
+        return first
+    return math.fsum(values) / len(values)

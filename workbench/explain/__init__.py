@@ -18,10 +18,10 @@ EXPLAIN_DIR = Path(__file__).resolve().parent
 
 #: every topic, in the order ``n`` / ``p`` page through them in the dialog
 TOPICS: tuple[str, ...] = ("learn", "dataset", "training", "charts", "inference", "attention", "generation",
-                           "logit-lens", "inspector", "embeddings", "gradcheck", "evaluation")
+                           "logit-lens", "inspector", "embeddings", "gradcheck", "evaluation", "lab")
 #: the topic of each pane (by its TabPane id)
 PANE_TOPICS: dict[str, str] = {"learn": "learn", "dataset": "dataset", "training": "training",
-                               "inference": "inference", "inspector": "inspector"}
+                               "inference": "inference", "inspector": "inspector", "lab": "lab"}
 #: widget ids → topic: the panes themselves and the views inside them that have a topic of their own
 ID_TOPICS: dict[str, str] = {
     "learn-pane": "learn",
@@ -36,6 +36,7 @@ ID_TOPICS: dict[str, str] = {
     "insp-embed-section": "embeddings",
     "insp-gradcheck-section": "gradcheck",
     "insp-eval-section": "evaluation",
+    "lab-pane": "lab",
 }
 
 

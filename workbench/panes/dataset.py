@@ -12,15 +12,17 @@ path outside the datasets folder is refused without asking: whoever types may no
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
@@ -48,10 +50,40 @@ from workbench.served import is_served
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
 from workbench.widgets.form import FieldRow, FocusRow, field_for_message, read_fields
 
-SAMPLE_ROWS = 12
+SAMPLE_ROWS = 100  # rows of one page of the samples table (n / p page through the whole split)
 BAR_WIDTH = 18
 
 OPS_KEY = "operations"
+#: Why the validation split may not be empty: everything that reads validation results would wait for ever.
+NO_VALIDATION = "must be at least 1: val accuracy, the per-operation chart and val run-until need it"
+
+
+def in_labels(message: str) -> str:
+    """A core message with the config names it uses (``max_args``) replaced by the form's labels
+    (``max args``), so the reason reads like the form the user is looking at."""
+    for spec in DATASET_FIELDS:
+        for name in {spec.key, spec.option_name, *spec.aliases}:
+            if name != spec.label and "_" in name:
+                message = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", spec.label, message)
+    return message
+
+
+class SampleTable(DataTable[str]):
+    """The samples of a split, a page at a time: the cursor keys, pgup/pgdn, home/end move in the page;
+    n / p show the next / previous page (a split can hold a million examples)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "page(1)", "Next page", tooltip="Samples table: the next page of examples"),
+        Binding("p", "page(-1)", "Prev page", tooltip="Samples table: the previous page of examples"),
+    ]
+
+    class Paged(Message):
+        def __init__(self, delta: int) -> None:
+            super().__init__()
+            self.delta = delta
+
+    def action_page(self, delta: int) -> None:
+        self.post_message(self.Paged(delta))
 
 
 def _shown(path: str) -> Path:
@@ -149,6 +181,7 @@ class DatasetPane(Container):
         self._progress_timer: Timer | None = None
         self._rows: list[FieldRow] = []
         self._validate_pending = False
+        self.page = 0  # the page of the samples table shown (SAMPLE_ROWS rows each)
         self.served = is_served()  # read once: the environment of a served app does not change
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -171,11 +204,12 @@ class DatasetPane(Container):
                     yield FieldRow(spec, "ds")
                 with Horizontal(classes="button-row"):
                     yield Button("Generate", id="generate", variant="primary", compact=True,
-                                 tooltip="Generate the dataset (ctrl+g)")
+                                 tooltip="Generate the dataset (ctrl+g, or Enter in a field)")
                 yield ProgressBar(total=1, id="gen-progress", show_eta=False)
                 yield Static("File", classes="section-title")
-                yield Input(placeholder="path, e.g. data/max-task.json", id="dataset-path", compact=True,
-                            tooltip=f"A relative path is inside your datasets folder {default_datasets_dir()}")
+                yield Input(placeholder="path, e.g. data/max-task.json ⏎", id="dataset-path", compact=True,
+                            tooltip="Enter loads the file if it exists, else saves the dataset there. A "
+                                    f"relative path is inside your datasets folder {default_datasets_dir()}")
                 with Horizontal(classes="button-row"):
                     yield Button("Save", id="dataset-save", compact=True)
                     yield Button("Load", id="dataset-load", compact=True)
@@ -187,7 +221,9 @@ class DatasetPane(Container):
                     yield Label("split ", classes="field-label")
                     yield Select([(s, s) for s in SPLIT_NAMES], value="train", allow_blank=False, compact=True,
                                  id="split-select")
-                yield DataTable(id="samples", cursor_type="row", zebra_stripes=True)
+                yield SampleTable(id="samples", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="samples-page", classes="samples-page")
+                yield Static("", id="sample-detail", classes="samples-page", markup=False)
                 yield Static("", id="stats-ops", classes="stats")
                 yield Static("", id="stats-args", classes="stats")
                 yield Static("", id="stats-lengths", classes="stats")
@@ -195,7 +231,8 @@ class DatasetPane(Container):
 
     def on_mount(self) -> None:
         table = self.query_one("#samples", DataTable)
-        table.add_columns("#", "expression", "answer", "tokens")
+        # The answer before the expression: a long (nested, 0–99) expression must not push it off screen.
+        table.add_columns("#", "answer", "tokens", "expression")
         self.query_one("#gen-progress", ProgressBar).display = False
         self.validate_form()
 
@@ -220,14 +257,16 @@ class DatasetPane(Container):
         form_error = ""
         if not ops:
             errors[OPS_KEY] = "choose at least one operation"
+        if values.get("n_val") == 0:
+            errors["n_val"] = NO_VALIDATION
         if not errors:
             try:
                 config = dataset_config_from_form(values, ops)
             except LLMLearnError as exc:
                 key = field_for_message(str(exc), DATASET_FIELDS) or (OPS_KEY if "operation" in str(exc) else None)
                 if key:
-                    errors[key] = str(exc)
-                form_error = str(exc)
+                    errors[key] = in_labels(str(exc))
+                form_error = in_labels(str(exc))
         for row in self.rows:
             row.set_error(errors.get(row.spec.key))
         ops_row = self.query_one("#ops-row")
@@ -273,6 +312,12 @@ class DatasetPane(Container):
     def _validate_later(self) -> None:
         self._validate_pending = False
         self.post_message(self.FormChanged(self.validate_form()))
+
+    @on(Input.Submitted, "#dataset-form FieldRow Input")
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the form generates the dataset it describes (as the Generate button)."""
+        event.stop()
+        self.generate()
 
     # -- generation ------------------------------------------------------------------------------------
     def generate(self) -> bool:
@@ -330,6 +375,7 @@ class DatasetPane(Container):
     def _failed(self, message: str) -> None:
         self._stop_progress()
         key = field_for_message(message, DATASET_FIELDS)
+        message = in_labels(message)
         if key:
             self.row(key).set_error(message)
         self.show_message(message, error=True)
@@ -339,6 +385,7 @@ class DatasetPane(Container):
         """Make ``dataset`` the current one: form, samples, distributions; tell the app."""
         self._stop_progress()
         self.dataset = dataset
+        self.page = 0
         self.stats = stats or compute_stats(dataset)
         if dataset.config != self.validate_form():
             self.set_form(dataset.config)
@@ -360,11 +407,12 @@ class DatasetPane(Container):
         summary.append(f"\ntrain {cfg.n_train:,} · val {cfg.n_val:,} · test {cfg.n_test:,} · seed {cfg.seed}"
                        f" · {cfg.strategy}")
         summary.append(f"\n{split}: {s['n']:,} examples, {s['distinct']:,} distinct expressions", style="dim")
+        if cfg.n_val == 0:
+            summary.append("\nno validation split: training shows no val loss or accuracy, no per-operation "
+                           "chart, and cannot stop on a val condition (set n_val ≥ 1 and Generate)",
+                           style="bold yellow")
         self.query_one("#dataset-summary", Static).update(summary)
-        table = self.query_one("#samples", DataTable)
-        table.clear()
-        for i, ex in enumerate(dataset.split(split)[:SAMPLE_ROWS]):
-            table.add_row(str(i + 1), ex.text, str(ex.answer), str(len(ex.expression.tokens())))
+        self._render_samples()
         self.query_one("#stats-ops", Static).update(self._section("per operation", s["by_operation"]))
         self.query_one("#stats-args", Static).update(self._section("arguments", s["by_n_args"]))
         self.query_one("#stats-lengths", Static).update(self._section("tokens", s["token_lengths"]))
@@ -372,6 +420,44 @@ class DatasetPane(Container):
         for title, counts in coverage_sections(s, cfg.task.max_value):
             coverage.add_row(self._section(title, counts))
         self.query_one("#stats-coverage", Static).update(coverage)
+
+    def _render_samples(self) -> None:
+        """The current page of the split's examples, and which rows of how many it is."""
+        if self.dataset is None:
+            return
+        examples = self.dataset.split(str(self.query_one("#split-select", Select).value))
+        pages = max(1, -(-len(examples) // SAMPLE_ROWS))
+        self.page = min(max(self.page, 0), pages - 1)
+        first = self.page * SAMPLE_ROWS
+        table = self.query_one("#samples", SampleTable)
+        table.clear()
+        for i, ex in enumerate(examples[first:first + SAMPLE_ROWS], start=first + 1):
+            table.add_row(f"{i:,}", str(ex.answer), str(len(ex.expression.tokens())), ex.text)
+        shown = (f"rows {first + 1:,}–{first + table.row_count:,} of {len(examples):,}" if examples
+                 else "no examples in this split")
+        keys = " · n / p next / previous page" if pages > 1 else ""
+        self.query_one("#samples-page", Static).update(Text(f"{shown}{keys} (table focused)" if keys else shown,
+                                                            style="dim"))
+
+    @on(DataTable.RowHighlighted, "#samples")
+    def _sample_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted example in full, wrapped: a long nested expression is cut in its column."""
+        event.stop()
+        table = self.query_one("#samples", SampleTable)
+        if table.row_count == 0 or not 0 <= event.cursor_row < table.row_count:
+            self.query_one("#sample-detail", Static).update("")
+            return
+        number, answer, _, text = (str(cell) for cell in table.get_row_at(event.cursor_row))
+        self.query_one("#sample-detail", Static).update(f"{number}: {text} = {answer}")
+
+    @on(SampleTable.Paged)
+    def _paged(self, event: SampleTable.Paged) -> None:
+        event.stop()
+        before = self.page
+        self.page += event.delta
+        self._render_samples()
+        if self.page == before:
+            self.app.bell()
 
     @staticmethod
     def _section(title: str, counts: dict[Any, int]) -> Table:
@@ -382,6 +468,7 @@ class DatasetPane(Container):
 
     @on(Select.Changed, "#split-select")
     def _split_changed(self) -> None:
+        self.page = 0
         self._render_view()
 
     # -- files -------------------------------------------------------------------------------------------
@@ -389,7 +476,8 @@ class DatasetPane(Container):
         path = self.query_one("#dataset-path", Input).value.strip()
         if not path:
             self.show_message("Enter a file path first (e.g. data/max-task.json).", error=True)
-            self.query_one("#dataset-path", Input).focus()
+            # After the app's own focus move when it shows this pane (its call_after_refresh comes first).
+            self.app.call_after_refresh(self.query_one("#dataset-path", Input).focus)
             return None
         return path
 
@@ -437,6 +525,26 @@ class DatasetPane(Container):
             self.app.call_from_thread(self.show_message, str(exc), True)
             return
         self.app.call_from_thread(self.show_message, f"Saved {dataset!r} to {written}.")
+
+    @on(Input.Submitted, "#dataset-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the path field: a dataset file that exists there is loaded; otherwise the current
+        dataset is saved there (creating the folders); with no dataset and no file, it says so."""
+        event.stop()
+        path = self._path()
+        if not path:
+            return
+        try:
+            exists = _shown(path).is_file()
+        except OSError:
+            exists = False
+        if exists:
+            self.load()
+        elif self.dataset is not None:
+            self.save()
+        else:
+            self.show_message(f"No file {_shown(path)} to load, and no dataset to save there yet: "
+                              "Generate one first (ctrl+g).", error=True)
 
     def load(self) -> None:
         path = self._path()

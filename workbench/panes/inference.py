@@ -34,9 +34,17 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, RichLog, Select, Static
 
 from core.probe.answers import ProbeOptions, ProbeResult, parse_options, split_inputs
+from workbench.lab_probes import head_captions
 from workbench.model_source import ModelChoice, ModelSource
 from workbench.probes import answer_from_source
-from workbench.render.answers import detail_title, entry_text, generation_text, lens_text, read_position
+from workbench.render.answers import (
+    attention_sequence,
+    detail_title,
+    entry_text,
+    generation_text,
+    lens_text,
+    read_position,
+)
 from workbench.render.attention import AttentionData
 from workbench.widgets.attention_map import AttentionMap, AttentionView
 from workbench.widgets.console_input import ConsoleInput
@@ -80,6 +88,7 @@ class InferencePane(Widget):
         self.source: ModelSource = self.models.live
         self.models_root = models_root
         self.results: list[ProbeResult] = []  # every entry shown, oldest first
+        self.roles: dict[str, dict[tuple[int, int], str]] = {}  # model label → each head's role (Lab captions)
         self.detail: ProbeResult | None = None
         self.pending = 0  # submissions queued or running
         self._jobs: deque[Job] = deque()
@@ -88,6 +97,7 @@ class InferencePane(Widget):
         self._seed = 0
         self._kind: str | None = None
         self._console_width = 0  # the width the console's lines were wrapped for
+        self._follow_end = True  # the console shows its end (the latest answer): keep it so on a resize
 
     # -- layout -----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -124,26 +134,37 @@ class InferencePane(Widget):
 
     def on_mount(self) -> None:
         self.console.write(INTRO)
+        self.watch(self.console, "scroll_y", self._console_scrolled, init=False)
         self._show_detail()
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 110, "-stacked")
         self.call_after_refresh(self._reflow_console)
 
+    def _console_scrolled(self, scroll_y: float) -> None:
+        """Does the console follow its end? Only a scroll changes that (the user's, or a write's), not a
+        resize that makes the log taller or shorter than its window."""
+        console = self.console
+        self._follow_end = scroll_y >= console.max_scroll_y - 1
+
     def _reflow_console(self) -> None:
         """RichLog wraps a line when it is written: after a resize, write the entries again at the new
-        width (the results are kept), so no line stays cut or wrapped for the old width."""
-        width = self.console.scrollable_content_region.width
+        width (the results are kept), so no line stays cut or wrapped for the old width. A console that
+        showed its end (the latest answer) still does, whatever the new height."""
+        console = self.console
+        if self._follow_end:
+            self.call_after_refresh(console.scroll_end, animate=False)
+        width = console.scrollable_content_region.width
         if width == self._console_width or width <= 0:
             return
         first = self._console_width == 0
         self._console_width = width
         if first:
             return
-        self.console.clear()
-        self.console.write(INTRO)
+        console.clear()
+        console.write(INTRO)
         for r in self.results[-REFLOW_ENTRIES:]:
-            self.console.write(entry_text(r))
+            console.write(entry_text(r))
 
     @property
     def console(self) -> RichLog:
@@ -273,15 +294,21 @@ class InferencePane(Widget):
                         return
                     source, texts, options, option_error = self._jobs.popleft()
                 results = answer_from_source(source, texts, options, option_error)
+                label = next((r.label for r in results if r.error is None and r.label), "")
+                # each head's role, once per model (and step): ~0.2 s; stored by the UI thread
+                roles = head_captions(source) if label and label not in self.roles else None
                 try:
-                    self.app.call_from_thread(self._show_results, results)
+                    self.app.call_from_thread(self._show_results, results, label, roles)
                 except RuntimeError:  # the app is closing
                     return
         finally:
             with self._jobs_lock:
                 self._worker_busy = False
 
-    def _show_results(self, results: list[ProbeResult]) -> None:
+    def _show_results(self, results: list[ProbeResult], label: str = "",
+                      roles: dict[tuple[int, int], str] | None = None) -> None:
+        if roles is not None:
+            self.roles[label] = roles
         self.pending = max(0, self.pending - 1)
         for r in results:
             self.results.append(r)
@@ -302,7 +329,7 @@ class InferencePane(Widget):
             return
         read_row, note = read_position(r)
         self.query_one(AttentionView).data = AttentionData(r.prediction.attention, r.prediction.tokens, read_row,
-                                                           note)
+                                                           note, attention_sequence(r), self.roles.get(r.label, {}))
         self.query_one("#inf-generation", Static).update(generation_text(r))
         self.query_one("#inf-lens", Static).update(lens_text(r.lens, r.truth))
 

@@ -18,6 +18,11 @@ qkv); right, in collapsible sections:
   below 99%, which a test split drawn like the training data can hide; Enter on a failing example opens
   it in the Inference console too (``workbench.widgets.counterexample_view``).
 
+Picking another model clears the gradient check of the previous one (a check still running is
+cancelled) and labels a shown evaluation as the previous model's; each result names the model it is
+of. Results that may land below the fold (gradient check, evaluation, counterexamples) scroll their
+section into view, and so does the Parameter section when a parameter is chosen in the tree.
+
 All model reads and computations run in thread workers (``workbench.probes``); results come back as
 messages. The text is drawn by ``workbench.render.params`` and ``workbench.render.evaluation``. Nothing
 here ever writes a weight.
@@ -114,14 +119,16 @@ class InspectorPane(Widget):
             self.done, self.total, self.name = done, total, name
 
     class GradCheckDone(Message):
-        def __init__(self, report: GradCheckReport | None, error: str | None = None) -> None:
+        """The check's report (or why there is none), for the model ``choice`` it ran on."""
+
+        def __init__(self, report: GradCheckReport | None, error: str | None = None, choice: str = "") -> None:
             super().__init__()
-            self.report, self.error = report, error
+            self.report, self.error, self.choice = report, error, choice
 
     class EvaluationDone(Message):
-        def __init__(self, evaluation: Evaluation | None, error: str | None = None) -> None:
+        def __init__(self, evaluation: Evaluation | None, error: str | None = None, choice: str = "") -> None:
             super().__init__()
-            self.evaluation, self.error = evaluation, error
+            self.evaluation, self.error, self.choice = evaluation, error, choice
 
     class CounterexamplesDone(Message):
         """The search's result (or why there is none), for the model ``choice`` it ran on."""
@@ -152,6 +159,9 @@ class InspectorPane(Widget):
         self.gradcheck: GradCheckReport | None = None
         self.report: EvaluationReport | None = None
         self.report_task: TaskConfig | None = None
+        self.report_choice: str | None = None  # the model the shown evaluation is of (its mistakes open on it)
+        self.report_label = ""
+        self.model_label = ""  # the label of the model shown (e.g. "encoder-digits · step 9,390")
         self.probe: ProbeModel | None = None  # the model copy read by the Parameter section (no live session)
         self.busy: set[str] = set()  # "model", "param", "gradcheck", "evaluate", "counterexamples" while running
 
@@ -219,10 +229,28 @@ class InspectorPane(Widget):
 
     def pick(self, choice: str) -> None:
         """Inspect ``choice`` ("live" or "ck:NAME") from now on."""
+        previous = self.choice
         choice = self.models.pick(choice)
         if self.is_mounted:  # else on_mount shows it and loads
             self.query_one("#insp-model", ModelChooser).choice = choice
+            if choice != previous:
+                self._forget_model_results()
             self.reload()
+
+    def _forget_model_results(self) -> None:
+        """Another model was picked: the gradient check of the previous one goes (a running one is
+        cancelled), and a shown evaluation says whose it is."""
+        view = self.query_one(GradCheckView)
+        if view.report is not None or "gradcheck" in self.busy:
+            old = view.label or "the previous model"
+            self.workers.cancel_group(self, "inspector-gradcheck")
+            self.busy.discard("gradcheck")
+            self.gradcheck = None
+            view.reset(f"(The check of {old} was cleared: another model is picked.)")
+        if self.report is not None and self.report_choice != self.choice:
+            self.query_one("#insp-eval-status", Static).update(Text(
+                f"The results below are of {self.report_label or 'the previous model'}: press e to evaluate "
+                "the model picked now.", style="bold yellow"))
 
     @on(ModelChooser.Chosen, "#insp-model")
     def _model_chosen(self, event: ModelChooser.Chosen) -> None:
@@ -261,6 +289,7 @@ class InspectorPane(Widget):
             self.query_one("#insp-param-stats", Static).update(Text(event.reason or "", style="dim"))
             return
         summary = loaded.summary
+        self.model_label = summary.label
         same = [n for n, _ in summary.names] == [n for n, _ in self.param_names]
         self.param_names = summary.names
         self._status(Text(f"{summary.label} · {summary.n_params:,} parameters · r refreshes", style="dim"))
@@ -283,6 +312,20 @@ class InspectorPane(Widget):
         name = event.node.data
         if name and not (name == self.selected and self.param_view is not None and self.param_view.name == name):
             self.show_parameter(name)
+        if name and self.param_tree.has_focus:  # the user moved to a parameter: show them its section
+            self.show_section("#insp-param-section")
+
+    @on(Tree.NodeSelected, "#insp-tree")
+    def _node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        if event.node.data:
+            self.show_section("#insp-param-section")
+
+    def show_section(self, selector: str) -> None:
+        """Scroll the detail column so the section ``selector`` starts at its top (after the next
+        refresh, once its new content is laid out)."""
+        section = self.query_one(selector, Collapsible)
+        section.collapsed = False
+        self.call_after_refresh(section.scroll_visible, top=True, animate=False)
 
     def show_parameter(self, name: str) -> None:
         """Show the statistics, histogram and heatmap of parameter ``name`` (read in a worker)."""
@@ -340,11 +383,12 @@ class InspectorPane(Widget):
     def action_gradient_check(self) -> None:
         """Run the gradient check on a copy of the model, in a thread."""
         self.busy.add("gradcheck")
-        self.query_one(GradCheckView).started()
-        self._gradient_check(self.current_source(), self.gradcheck_elements)
+        self.query_one(GradCheckView).started(self.model_label or self.choice.removeprefix("ck:"))
+        self.show_section("#insp-gradcheck-section")  # g from the tree: the section may be below the fold
+        self._gradient_check(self.current_source(), self.gradcheck_elements, self.choice)
 
     @work(thread=True, exclusive=True, group="inspector-gradcheck", exit_on_error=False)
-    def _gradient_check(self, source: ModelSource, elements: int) -> None:
+    def _gradient_check(self, source: ModelSource, elements: int, choice: str) -> None:
         worker = get_current_worker()
 
         def progress(done: int, total: int, name: str) -> None:
@@ -355,14 +399,20 @@ class InspectorPane(Widget):
         report = check_gradients(source, elements, progress)
         if report is None:  # cancelled
             return
-        self.post_message(self.GradCheckDone(None, report) if isinstance(report, str) else self.GradCheckDone(report))
+        if worker.is_cancelled:  # another model was picked meanwhile
+            return
+        self.post_message(self.GradCheckDone(None, report, choice) if isinstance(report, str)
+                          else self.GradCheckDone(report, None, choice))
 
     @on(GradCheckProgress)
     def _gradcheck_progress(self, event: GradCheckProgress) -> None:
-        self.query_one(GradCheckView).progress(event.done, event.total, event.name)
+        if "gradcheck" in self.busy:  # not a cancelled check's last word
+            self.query_one(GradCheckView).progress(event.done, event.total, event.name)
 
     @on(GradCheckDone)
     def _gradcheck_done(self, event: GradCheckDone) -> None:
+        if event.choice and event.choice != self.choice:
+            return  # a check of a model no longer shown
         self.busy.discard("gradcheck")
         view = self.query_one(GradCheckView)
         if event.report is None:
@@ -378,13 +428,17 @@ class InspectorPane(Widget):
         split = self.query_one("#insp-split", Select).value
         split = split if isinstance(split, str) else "test"
         self.busy.add("evaluate")
-        self.query_one("#insp-eval-status", Static).update(Text(f"evaluating on the {split} split…", style="dim"))
-        self._evaluate(self.current_source(), split)
+        label = self.model_label or self.choice.removeprefix("ck:")
+        self.query_one("#insp-eval-status", Static).update(
+            Text(f"evaluating {label} on the {split} split…", style="dim"))
+        self.show_section("#insp-eval-section")  # e from the tree: the section may be below the fold
+        self._evaluate(self.current_source(), split, self.choice)
 
     @work(thread=True, exclusive=True, group="inspector-evaluate", exit_on_error=False)
-    def _evaluate(self, source: ModelSource, split_name: str) -> None:
+    def _evaluate(self, source: ModelSource, split_name: str, choice: str) -> None:
         result = evaluate(source, split_name)
-        self.post_message(self.EvaluationDone(None, result) if isinstance(result, str) else self.EvaluationDone(result))
+        self.post_message(self.EvaluationDone(None, result, choice) if isinstance(result, str)
+                          else self.EvaluationDone(result, None, choice))
 
     @on(EvaluationDone)
     def _evaluation_done(self, event: EvaluationDone) -> None:
@@ -392,10 +446,15 @@ class InspectorPane(Widget):
         status = self.query_one("#insp-eval-status", Static)
         if event.evaluation is None:
             status.update(Text(f"✗ {event.error}", style="bold red"))
+            self.show_section("#insp-eval-section")
             return
         report = self.report = event.evaluation.report
         self.report_task = event.evaluation.task
-        status.update("")
+        self.report_choice, self.report_label = event.choice or self.choice, event.evaluation.label
+        status.update(Text.assemble(("✓ ", "bold green"), (
+            f"evaluated {event.evaluation.label} on the {report.split} split: accuracy {report.accuracy:.2%}, "
+            f"{len(report.mistakes):,} mistakes", "")))
+        self.show_section("#insp-eval-section")  # the results, in view (they may be below the fold)
         self.query_one("#insp-eval-accuracy", Static).update(accuracy_text(report, event.evaluation.label))
         self._render_confusion()
         table = self.query_one("#insp-mistakes", DataTable)
@@ -413,7 +472,7 @@ class InspectorPane(Widget):
             return
         index = int(str(event.row_key.value))
         if 0 <= index < len(self.report.mistakes):
-            self.post_message(OpenInConsole(self.report.mistakes[index].expression, self.choice))
+            self.post_message(OpenInConsole(self.report.mistakes[index].expression, self.report_choice or self.choice))
 
     # -- counterexamples -------------------------------------------------------------------------------------
     @on(Button.Pressed, "#insp-cx-run")

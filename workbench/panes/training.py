@@ -20,8 +20,10 @@ from textual.widgets import Button, Input, Select, Static
 
 from core.data.dataset import DatasetConfig
 from core.errors import ConfigError
+from core.train.options import dataset_options, option
 from core.train.run import RunConfig
-from workbench.session_controller import SessionController
+from workbench.screens.quit import NewRunScreen
+from workbench.session_controller import LOADING, SessionController
 from workbench.settings_fields import (
     MODEL_FIELDS,
     OPTIMIZER_FIELDS,
@@ -35,6 +37,9 @@ from workbench.widgets.run_status import RunStatus
 from workbench.widgets.steer_bar import SteerBar
 
 STATUS_INTERVAL = 0.5  # s between repaints of the live numbers while running
+START_TIP = "Start a new run from the settings (F6)"
+NEW_RUN_TIP = ("Start a new run from the settings: the current one is closed (asks first if it has unsaved "
+               "steps). Resume continues the current one (F6)")
 ALL_FIELDS = TRAINING_FIELDS
 
 
@@ -48,6 +53,8 @@ class TrainingPane(Container):
         self._rows: list[FieldRow] = []
         self._validate_pending = False
         self._session_id: int | None = None
+        self._had_run = False  # a session was shown before (a condition set then carries on, visibly)
+        self._dataset_before_load: DatasetConfig | None = None  # what the Dataset pane had when a load began
 
     @property
     def active(self) -> bool:
@@ -73,9 +80,9 @@ class TrainingPane(Container):
             with Vertical(id="run"):
                 with Horizontal(id="controls"):
                     yield Button("Start", id="btn-start", variant="success", compact=True,
-                                 tooltip="Start a new run, or resume (F6)")
+                                 tooltip=START_TIP)
                     yield Button("Pause", id="btn-pause", variant="warning", compact=True,
-                                 tooltip="Pause / resume (F6)")
+                                 tooltip="Pause / resume the run (F6)")
                     yield Button("Step", id="btn-step", compact=True, tooltip="One training step (F7)")
                     yield Button("Epoch", id="btn-epoch", compact=True, tooltip="Train one epoch (F8)")
                     yield Button("Stop", id="btn-stop", variant="error", compact=True, tooltip="End the run (F9)")
@@ -90,6 +97,14 @@ class TrainingPane(Container):
     def on_mount(self) -> None:
         self.validate_form()
         self.show_session(True)
+        self._mirror_form_lr()
+
+    def _mirror_form_lr(self) -> None:
+        """Without a live run, the steering lr field shows the lr the next run starts at (the form's)."""
+        if not self.controller.alive:
+            text = str(self.row("lr").control.value).strip()
+            if text and not self.row("lr").error:
+                self.query_one("#lr-input", Input).value = text
 
     @property
     def status(self) -> RunStatus:
@@ -148,7 +163,7 @@ class TrainingPane(Container):
             note = ""
             s = self.controller.session
             if s is not None and config != s.run.config:
-                note = "\nchanges apply to the next run (Stop, then Start)"
+                note = "\nchanges apply to the next run (New run)"
             status.update(f"[green]✓[/] valid · {spe:,} steps/epoch × {config.epochs} = {spe * config.epochs:,} "
                           f"steps{note}")
             status.set_classes("ok")
@@ -181,6 +196,7 @@ class TrainingPane(Container):
     def _validate_later(self) -> None:
         self._validate_pending = False
         self.validate_form()
+        self._mirror_form_lr()
 
     # -- what the controller says -------------------------------------------------------------------------
     def show_session(self, state_changed: bool) -> None:
@@ -189,26 +205,58 @@ class TrainingPane(Container):
         drain (every repaint is UI-thread time, which the training thread waits for)."""
         c = self.controller
         s = c.session
+        if s is None:  # while a checkpoint loads, remember what the Dataset pane had, to say what changed
+            if c.state != LOADING:
+                self._dataset_before_load = None
+            elif self._dataset_before_load is None:
+                self._dataset_before_load = self.dataset_config
         if id(s) != self._session_id:
             self._session_id = id(s)
             self.charts_panel.show_history(c.history)
             self.validate_form()
             state_changed = True
             if s is not None:  # a new run starts with the default run-until condition (SteerBar.new_run)
-                self.steer.new_run(loaded=c.checkpoint_name is not None, active=c.until.active)
+                self.steer.new_run(loaded=c.checkpoint_name is not None, until=c.until, first=not self._had_run)
+                self._had_run = True
+                self._show_run_lr()
+                before, self._dataset_before_load = self._dataset_before_load, None
+                if c.checkpoint_name is not None and before is not None:
+                    self._say_dataset_changes(c.checkpoint_name, before, s.run.config.dataset)
         if state_changed:
             self._update_buttons()
         if state_changed or c.state != "running" or time.monotonic() - self.status.rendered_at >= STATUS_INTERVAL:
             self.status.show()
 
+    def _say_dataset_changes(self, name: str, before: DatasetConfig, after: DatasetConfig) -> None:
+        """A loaded checkpoint brings its dataset: say which of the Dataset pane's settings it changed."""
+        changes = dataset_changes(before, after)
+        if changes:
+            self.app.notify(f"Loading {name} changed the Dataset pane's settings: {'; '.join(changes)}.",
+                            title="Dataset settings replaced", severity="warning", timeout=10)
+
+    def _show_run_lr(self) -> None:
+        """The lr field shows the learning rate the run trains with (not a placeholder)."""
+        s = self.controller.session
+        if s is not None:
+            run = s.run
+            lr = next((e["value"] for e in reversed(list(run.edits)) if e.get("field") == "lr"),
+                      run.config.optimizer.lr)
+            self.query_one("#lr-input", Input).value = f"{lr:g}"
+
     def _update_buttons(self) -> None:
         c = self.controller
         running = c.state == "running"
         live = c.alive and not c.busy
-        self.query_one("#btn-start", Button).disabled = running or c.busy
+        start = self.query_one("#btn-start", Button)
+        start.disabled = running or c.busy
+        # With a run (paused, stopped, finished), Start starts another one — Resume continues this one.
+        fresh = c.session is None and not c.busy
+        start.label = "Start" if fresh else "New run"
+        start.tooltip = START_TIP if fresh else NEW_RUN_TIP
         pause = self.query_one("#btn-pause", Button)
         pause.disabled = not live or c.state not in ("running", "paused", "idle")
-        pause.label = "Resume" if live and c.state in ("paused", "idle") else "Pause"
+        # The label says what a press does: only a running run can be paused.
+        pause.label = "Pause" if running else "Resume"
         self.query_one("#btn-stop", Button).disabled = not live
         self.query_one("#btn-save", Button).disabled = c.session is None or c.busy
         self.query_one("#btn-step", Button).disabled = c.busy
@@ -256,6 +304,55 @@ class TrainingPane(Container):
     # -- buttons --------------------------------------------------------------------------------------------------
     @on(Button.Pressed, "#controls Button")
     async def _button(self, event: Button.Pressed) -> None:
-        """Buttons run the same app actions as the keys and the command palette."""
+        """Buttons run the same app actions as the keys and the command palette; "New run" (Start while
+        there is a run) starts a fresh one instead of resuming — Resume does that."""
         action = (event.button.id or "").removeprefix("btn-")
+        c = self.controller
+        if action == "start" and c.session is not None and not c.busy and c.state != "running":
+            self.new_run()
+            return
         await self.app.run_action(action)  # start, pause, step, epoch, stop, save, load
+
+    def new_run(self) -> None:
+        """Close the current run and start a new one from the settings; with unsaved steps, ask first
+        (save it and start / start without saving / cancel)."""
+        c = self.controller
+        s = c.session
+        if s is None or not c.has_unsaved_progress():
+            self._build_new_run()
+            return
+        name = c.suggested_name(None)
+
+        def chosen(choice: str | None) -> None:
+            if choice == "new":
+                self._build_new_run()
+            elif choice == "save":
+                c.save(name, then=self._build_new_run)
+
+        self.app.push_screen(NewRunScreen(f"The current run is at step {s.run.step:,} ({c.state}) and has steps "
+                                          "that are not saved. A new run closes it.", name), chosen)
+
+    def _build_new_run(self) -> None:
+        config = self.validate_form()
+        if config is None:
+            self.app.notify("Fix the highlighted settings first.", title="Cannot start", severity="error")
+            self.show_config(True)
+            return
+        self.controller.build(config, getattr(self.app, "dataset", None), "run")
+        if self.screen.has_class("-narrow"):
+            self.show_config(False)  # at 80 columns the charts need the whole width
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def dataset_changes(before: DatasetConfig, after: DatasetConfig) -> list[str]:
+    """``["nesting 1 → 2", "n_train 10,000 → 20,000"]``: the Dataset form settings that differ, by label."""
+    old, new = dataset_options(before), dataset_options(after)
+    return [f"{option(key).label} {_shown(old[key])} → {_shown(new[key])}" for key in new
+            if key in old and old[key] != new[key]]

@@ -8,6 +8,7 @@ import math
 from rich.text import Text
 
 from core.probe.answers import TOP_K, ProbeResult
+from core.probe.generation import GenerationResult
 from core.probe.logit_lens import LogitLensResult
 from workbench.render.grids import hbar
 
@@ -46,7 +47,8 @@ def entry_text(r: ProbeResult) -> Text:
     if g is not None:
         strategy = "beam search" if g.strategy == "beam" else g.strategy
         text.append(f" · {strategy}", style="dim")
-        text.append("\n    tokens ", style="dim")
+        # a sample's tokens with the model's own p (T 1), which the drawn distribution below is not
+        text.append("\n    tokens (model p) " if g.strategy == "sample" else "\n    tokens ", style="dim")
         for tok, p in zip(g.tokens, g.token_probs, strict=False):
             text.append(tok, style="bold")
             text.append(f" {p:.0%}  ", style="dim")
@@ -58,6 +60,13 @@ def entry_text(r: ProbeResult) -> Text:
                 text.append(f"\n    {label:>4} ", style="bold")
                 text.append(hbar(h.probability, BAR_WIDTH), style="cyan")
                 text.append(f" {pct(h.probability)}  {seq}", style="dim")
+        elif g.strategy == "sample" and g.drawn_steps:
+            # The distribution the sample was drawn from, not the model's own: the temperature shows.
+            text.append(f"\n    first token drawn from {drawn_label(g)}:", style="dim")
+            for tok, p in g.drawn_steps[0][:TOP_K]:
+                text.append(f"\n    {tok:>5} ", style="bold")
+                text.append(hbar(p, BAR_WIDTH), style="cyan")
+                text.append(f" {pct(p)}", style="dim")
         elif g.steps:
             text.append("\n    first token:", style="dim")
             for tok, p in g.steps[0][:TOP_K]:
@@ -74,6 +83,14 @@ def entry_text(r: ProbeResult) -> Text:
     return text
 
 
+def drawn_label(g: GenerationResult) -> str:
+    """How a sample's distribution was made: ``"softmax(log p / T), T 2"`` and the top-k, if any."""
+    top = f", top-{g.top_k} only" if g.top_k else ""
+    if g.temperature == 0:
+        return f"T 0 (all mass on the most likely token){top}"
+    return f"softmax(log p / T), T {g.temperature:g}{top}"
+
+
 def generation_text(r: ProbeResult) -> Text:
     """A decoder's generation step by step (chosen token and the candidates), then its beam hypotheses."""
     if r.kind != "decoder":
@@ -84,11 +101,17 @@ def generation_text(r: ProbeResult) -> Text:
         return Text("no generation", style="dim")
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"{g.strategy}", style="bold")
-    text.append(f" · P(sequence) {g.probability:.3%} · log P {g.log_prob:.4f}\n", style="dim")
-    for s, cands in enumerate(g.steps):
+    sampled = g.strategy == "sample" and len(g.drawn_steps) == len(g.steps)
+    under = " under the model (T 1)" if sampled else ""
+    text.append(f" · P(sequence) {g.probability:.3%} · log P {g.log_prob:.4f}{under}\n", style="dim")
+    if sampled:
+        text.append(f"each token drawn from {drawn_label(g)}: the candidates below\n", style="dim")
+    for s, cands in enumerate(g.drawn_steps if sampled else g.steps):
         chosen = g.tokens[s] if s < len(g.tokens) else "?"
         text.append(f"step {s + 1} ", style="dim")
         text.append(f"▸ {chosen:<5}", style="bold")
+        if sampled and s < len(g.drawn_probs):  # the drawn token may lie outside the listed candidates
+            text.append(f" (drawn at {pct(g.drawn_probs[s]).strip()})", style="dim")
         text.append("  ")
         for i, (tok, p) in enumerate(cands):
             if i:
@@ -156,14 +179,27 @@ def detail_title(r: ProbeResult | None) -> Text:
     return head
 
 
+STRATEGY_NAMES = {"greedy": "greedy", "sample": "sampled", "beam": "beam search"}
+
+
 def read_position(r: ProbeResult) -> tuple[int | None, str]:
     """The attention row the model reads its answer from, and the note saying so."""
     if r.kind == "decoder":
         tokens = r.prediction.tokens if r.prediction is not None else []
         row = tokens.index("=") if "=" in tokens else None
-        g = r.generation
-        if g is not None and g.strategy != "greedy":  # the map is the greedy answer's, not the one above
-            strategy = "beam search" if g.strategy == "beam" else g.strategy
-            return row, f"▶ '=': the greedy answer's attention (the {strategy} answer may differ)"
         return row, "▶ '=': where the first answer token is predicted"
     return 0, "▶ position 0: where the encoder's head reads the answer"
+
+
+def attention_sequence(r: ProbeResult) -> str:
+    """The caption's name for the sequence the attention map is of: a decoder's generated one, named by
+    the strategy that produced it (``"the beam search sequence: 7 [EOS]"``); an encoder's input."""
+    p = r.prediction
+    if p is None:
+        return ""
+    if r.kind != "decoder":
+        return "the input"
+    strategy = r.attention_of or "greedy"
+    generated = p.tokens[p.tokens.index("=") + 1:] if "=" in p.tokens else []
+    name = STRATEGY_NAMES.get(strategy, strategy)
+    return f"the {name} sequence: {' '.join(generated)}" if generated else f"the {name} sequence"

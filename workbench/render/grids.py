@@ -27,6 +27,7 @@ NEUTRAL = 236
 NONFINITE = Style(color="grey50", bgcolor="color(235)")
 BLOCKS = " ▏▎▍▌▋▊▉█"
 COLUMNS = " ▁▂▃▄▅▆▇█"
+MAX_ROW_LABEL = 7  # columns of a grid's row labels (longer ones are cut)
 
 
 def _fg_for(index: int) -> str:
@@ -69,6 +70,11 @@ def finite_abs_max(values: np.ndarray) -> float:
     return float(np.max(np.abs(arr[ok]), initial=0.0)) if ok.any() else 0.0
 
 
+def bare_label(label: str) -> str:
+    """A token as a column label: a special token without its brackets (``[EOS]`` → ``EOS``)."""
+    return label.strip("[]") if label.startswith("[") and label.endswith("]") and len(label) > 2 else label
+
+
 def short_label(label: str, width: int) -> str:
     """``label`` fitted into ``width`` cells: brackets dropped from special tokens, then truncated."""
     s = label.strip("[]") if label.startswith("[") and len(label) > width else label
@@ -77,7 +83,7 @@ def short_label(label: str, width: int) -> str:
 
 def grid(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], *, cell_width: int = 3,
          lo: float = 0.0, hi: float = 1.0, signed: bool = False, values: str = "percent",
-         highlight_row: int | None = None, shade: np.ndarray | None = None) -> Text:
+         highlight_row: int | None = None, shade: np.ndarray | None = None, vertical_labels: bool = False) -> Text:
     """A labelled grid of shaded cells: one text line per row, ``cell_width`` characters per column.
 
     ``values``: what each cell prints when it is at least 3 wide — ``"percent"`` (0.42 → `42`, blank
@@ -85,17 +91,32 @@ def grid(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str
     above 999), or ``"none"``. ``signed`` picks the diverging ramp (scaled by max(|lo|, |hi|)).
     ``highlight_row`` marks one row label with ▶ (e.g. the position whose output the model reads).
     ``shade`` (same shape) colours the cells instead of ``matrix`` (e.g. counts shaded by row share).
+    ``vertical_labels``: column labels longer than a cell are written top to bottom instead of cut.
     """
     m = np.asarray(matrix, dtype=np.float64)
     colours = m if shade is None else np.asarray(shade, dtype=np.float64)
     rows, cols = (m.shape if m.ndim == 2 else (0, 0))
     label_width = max([len(s) for s in row_labels] + [1])
-    label_width = min(label_width, 7)
+    label_width = min(label_width, MAX_ROW_LABEL)
     cw = max(1, int(cell_width))
     text = Text(no_wrap=True, overflow="crop")
-    text.append(" " * (label_width + 2))
-    for j in range(cols):
-        text.append(short_label(str(col_labels[j]) if j < len(col_labels) else "", cw), style="bold")
+    names = [str(col_labels[j]) if j < len(col_labels) else "" for j in range(cols)]
+    stacked = [bare_label(n) for n in names]
+    if vertical_labels and any(len(n) > cw for n in stacked):
+        # Column labels too long for the cells: written top to bottom, one character per line, so no
+        # token is cut ("First" stays "First", not "Fir"); the labels end on the line above the grid.
+        depth = max(len(n) for n in stacked)
+        for line in range(depth):
+            if line:
+                text.append("\n")
+            text.append(" " * (label_width + 2))
+            for n in stacked:
+                k = line - (depth - len(n))
+                text.append((n[k] if k >= 0 else "").center(cw), style="bold")
+    else:
+        text.append(" " * (label_width + 2))
+        for n in names:
+            text.append(short_label(n, cw), style="bold")
     scale = max(abs(lo), abs(hi))
     for i in range(rows):
         text.append("\n")

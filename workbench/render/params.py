@@ -36,7 +36,12 @@ def stats_text(view: ParamView) -> Text:
     text.append("  ".join(f"{k} {num(v)}" for k, v in rows) + "\n")
     text.append(f"‖w‖ {num(s.norm)}  ‖∇w‖ {num(s.grad_norm)}  update/weight {num(s.update_ratio, '.2e')}")
     if not math.isfinite(s.grad_norm):
-        text.append("  (no gradient: not a live run)", style="dim")
+        text.append("\n(no gradient: not a live run)", style="dim")  # a line of its own: never cut off
+    elif s.grad_norm == 0 and (not math.isfinite(s.update_ratio) or s.update_ratio == 0):
+        # A live run before its first step, or just loaded from a checkpoint: the gradient buffers are
+        # zero until a training step fills them.
+        text.append("\n(no training step since the run was built or loaded:\n ‖∇w‖ and the update appear after the "
+                    "next one)", style="dim")  # two short lines: a narrow column cuts neither
     if s.nonfinite or s.grad_nonfinite:
         text.append(f"\n⚠ {s.nonfinite} NaN/inf values, {s.grad_nonfinite} in the gradient (left out of the numbers)",
                     style="bold red")

@@ -8,6 +8,7 @@ or the Cancel button say no. The screen only returns the answer; the pane does t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -21,6 +22,19 @@ from core.data.dataset_file import SaveTarget
 from workbench.styles import SCREENS_CSS
 
 
+def _missing_folder(path: Path) -> Path | None:
+    """The outermost folder on the way to ``path`` that does not exist (None: they all do)."""
+    missing = None
+    for folder in path.parents:
+        try:
+            if folder.exists():
+                break
+        except OSError:
+            break
+        missing = folder
+    return missing
+
+
 def save_question(target: SaveTarget) -> str:
     """The question for ``target`` in plain words (Textual-free, so it can be tested on its own)."""
     lines: list[str] = []
@@ -28,6 +42,9 @@ def save_question(target: SaveTarget) -> str:
         lines.append(f"{target.path} is outside your datasets folder {target.folder}.")
     if target.exists:
         lines.append(f"{target.path} already exists: saving replaces that dataset file.")
+    missing = _missing_folder(target.path)
+    if missing is not None:
+        lines.append(f"The folder {missing} does not exist yet: saving creates it.")
     if not target.inside and target.exists:
         lines.append("Save there, replacing it?")
     elif target.exists:

@@ -117,7 +117,7 @@ class AttentionMap(Widget, can_focus=True):
         return self.build()
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        return attention_height(self.data)
+        return attention_height(self.data, width or 80, self.layer_index, self.head_index)
 
 
 class AttentionView(Widget):

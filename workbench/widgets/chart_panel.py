@@ -3,7 +3,9 @@
 At 120×40 and more all five are shown in a grid; below that one at a time, chosen with tabs. The panel
 redraws from a ``MetricHistory`` it is given (the history copies its points under its own lock), on
 the UI thread, at most a few times a second and only what changed and is visible: the UI and training
-threads share the GIL, so UI time is taken from training almost one for one.
+threads share the GIL, so UI time is taken from training almost one for one. Every chart's x-axis
+runs from step 0 to the same round step at or after the latest one (``axis_end``), so all five end at
+the same step at any moment; when that end moves, every visible chart is redrawn in the same tick.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Tab, Tabs
 
 from core.train.history import MetricHistory
-from workbench.widgets.charts import MetricChart, SeriesSpec
+from workbench.widgets.charts import MetricChart, SeriesSpec, axis_end
 
 CHART_INTERVAL = 0.25  # s between chart redraws at least (≤ 5 Hz)
 CHART_DUTY_FACTOR = 20  # … and at least 20× what the last redraw cost the UI thread (≤ 5% of its time)
@@ -36,6 +38,7 @@ class ChartPanel(Vertical):
         self._chart_key: object = None
         self._chart_turn = 0
         self._next_chart_time = 0.0
+        self.x_range: tuple[float, float] | None = None  # the step range every chart's x-axis shows
 
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(label, id=f"tab-{key}") for key, label in CHARTS), id="chart-tabs")
@@ -91,16 +94,23 @@ class ChartPanel(Vertical):
         key = (id(history), history.version if history else -1, tuple(c.id for c in visible), self.size)
         if key == self._chart_key and not force:
             return
+        # One x-axis for all five charts: from step 0 to a round step at or after the latest one. It moves
+        # only now and then; when it does, every visible chart is redrawn at once, so at any moment all
+        # of them end at the same step.
+        x_range = self.shared_x_range()
+        if x_range != self.x_range:
+            self.x_range = x_range
+            force = True
         cpu = time.thread_time()
         if force or len(visible) <= 1:
             for chart in visible:
-                chart.update_from(history)
+                chart.update_from(history, x_range)
             self._chart_key = key
         else:
             # Round robin: the first visible chart after the last one redrawn whose data changed.
             for i in range(len(visible)):
                 chart = visible[(self._chart_turn + i) % len(visible)]
-                if chart.update_from(history):
+                if chart.update_from(history, x_range):
                     self._chart_turn = (self._chart_turn + i + 1) % len(visible)
                     break
             else:
@@ -111,6 +121,14 @@ class ChartPanel(Vertical):
             self._next_chart_time = time.monotonic() + max(CHART_INTERVAL, cost * CHART_DUTY_FACTOR)
 
         self.call_after_refresh(measured)
+
+    def shared_x_range(self) -> tuple[float, float] | None:
+        """The steps every chart shows: 0 to ``axis_end`` of the history's latest step (None: no data)."""
+        history = self.history
+        if history is None:
+            return None
+        last = history.last_step()
+        return (0.0, float(axis_end(last))) if last > 0 else None
 
     def select_chart(self, key: str) -> None:
         for chart in self.charts:

@@ -15,6 +15,12 @@ the footer updates in place, so nothing outside the DOM refers to a removed key.
 their own (Inspector, the inference console) still rebuild the keys on a switch; what stays of those
 is bounded (Textual's ``StylesCache.get_inner_outer`` lru_cache of 1,024 entries keeps a few styles
 caches of removed widgets).
+
+It also never shows part of a key: Textual's compact footer gives the command-palette key (docked
+right) a right margin, and in that last column the key behind it showed through (the stray ``t`` after
+"^p palette" in the Inspector at 80 columns); and a key half hidden behind the palette key read as a
+cut word. Here the palette key reaches the right edge, and keys that do not fit beside it are hidden
+until the footer is wide enough for them.
 """
 
 from __future__ import annotations
@@ -35,9 +41,17 @@ KeySignature = tuple[tuple[object, ...], ...]
 class WorkbenchFooter(Footer):
     """``Footer`` that rebuilds its keys only when they change, and leaves no key behind."""
 
+    DEFAULT_CSS = """
+    WorkbenchFooter.-compact FooterKey.-command-palette {
+        margin-right: 0;
+        padding-right: 1;
+    }
+    """
+
     def __init__(self, *, compact: bool = False, show_command_palette: bool = True) -> None:
         super().__init__(compact=compact, show_command_palette=show_command_palette)
         self._shown: KeySignature | None = None  # what the current keys were built from
+        self._widths: dict[int, int] = {}  # id(key) → columns it takes, margin included (measured once)
 
     def key_signature(self) -> KeySignature:
         """What ``Footer.compose`` reads from the screen's active bindings, as comparable values."""
@@ -82,3 +96,39 @@ class WorkbenchFooter(Footer):
     async def _rebuild_if_changed(self) -> None:
         if self.is_attached and self.key_signature() != self._shown:
             await self.recompose()
+            self._widths.clear()
+            self.call_after_refresh(self.fit_keys)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.fit_keys)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_keys)
+
+    def fit_keys(self) -> None:
+        """Show the keys, in order, that fit whole beside the palette key; hide the rest."""
+        if not self.is_attached:
+            return
+        children = list(self.children)
+        palette = [w for w in children if w.has_class("-command-palette")]
+        keys = [w for w in children if not w.has_class("-command-palette")]
+        for key in keys:
+            if id(key) not in self._widths:
+                if not key.display:
+                    key.display = True  # shown once to be measured
+                    self.call_after_refresh(self.fit_keys)
+                    return
+                if key.outer_size.width == 0:
+                    return  # not laid out yet
+                margin = key.styles.margin
+                self._widths[id(key)] = key.outer_size.width + margin.left + margin.right
+        room = self.size.width - sum(w.outer_size.width for w in palette)
+        used = 0
+        for key in keys:
+            width = self._widths[id(key)]
+            fits = used + width - key.styles.margin.right <= room
+            if key.display != fits:
+                key.display = fits
+            used += width if fits else 0
+            if not fits:
+                room = used  # keep the order: nothing after a key that did not fit

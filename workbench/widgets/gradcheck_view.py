@@ -1,9 +1,10 @@
 """The gradient check's section: a button, a progress bar, a status line and one table row per tensor.
 
-A view only: the owner runs the check (in a worker) and tells the view what happened — ``started()``,
-``progress(done, total, name)``, then ``finished(report)`` or ``failed(reason)``. The button posts the
-usual ``Button.Pressed`` (id ``{prefix}-gradcheck-run``) upward. Text comes from
-``workbench.render.evaluation``.
+A view only: the owner runs the check (in a worker) and tells the view what happened — ``started(label)``,
+``progress(done, total, name)``, then ``finished(report, label)`` or ``failed(reason)``; ``reset(note)``
+when the model changes, so no table of another model stays on screen. The result names the model it
+was run on (``label``). The button posts the usual ``Button.Pressed`` (id ``{prefix}-gradcheck-run``)
+upward. Text comes from ``workbench.render.evaluation``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class GradCheckView(Widget):
         super().__init__(id=id)
         self.prefix = prefix
         self.report: GradCheckReport | None = None
+        self.label = ""  # the model the shown (or running) check is of
 
     def compose(self) -> ComposeResult:
         p = self.prefix
@@ -57,27 +59,47 @@ class GradCheckView(Widget):
         self.query_one(self._part("progress")).display = False
         self.query_one(self._part("status"), Static).update(Text(HINT, style="dim"))
 
-    def started(self) -> None:
+    def _of(self) -> str:
+        return f" of {self.label}" if self.label else ""
+
+    def reset(self, note: str = "") -> None:
+        """Back to the hint (another model was picked): the old table goes, ``note`` says why."""
+        self.report, self.label = None, ""
+        table = self.query_one(self._part("table"), DataTable)
+        table.clear()
+        table.display = False
+        self.query_one(self._part("progress")).display = False
+        hint = f"{note} {HINT}" if note else HINT
+        self.query_one(self._part("status"), Static).update(Text(hint, style="dim"))
+
+    def started(self, label: str = "") -> None:
+        self.label = label
         bar = self.query_one(self._part("progress"), ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
-        self.query_one(self._part("status"), Static).update(Text("checking…", style="dim"))
+        self.query_one(self._part("status"), Static).update(Text(f"checking{self._of()}…", style="dim"))
 
     def progress(self, done: int, total: int, name: str) -> None:
         self.query_one(self._part("progress"), ProgressBar).update(total=total, progress=done)
-        self.query_one(self._part("status"), Static).update(Text(f"checking {done}/{total}: {name}", style="dim"))
+        self.query_one(self._part("status"), Static).update(
+            Text(f"checking{self._of()} {done}/{total}: {name}", style="dim"))
 
     def failed(self, reason: str | None) -> None:
         self.query_one(self._part("progress")).display = False
         self.query_one(self._part("status"), Static).update(Text(f"✗ {reason}", style="bold red"))
 
-    def finished(self, report: GradCheckReport) -> None:
+    def finished(self, report: GradCheckReport, label: str | None = None) -> None:
         self.query_one(self._part("progress")).display = False
         self.report = report
+        if label is not None:
+            self.label = label
         table = self.query_one(self._part("table"), DataTable)
         table.clear()
         for row in report.rows:
             table.add_row(row.name, shape_text(row.shape), f"{row.checked}/{row.size:,}",
                           f"{row.max_rel_error:.2e}", gradcheck_result(row.passed), key=row.name)
         table.display = True
-        self.query_one(self._part("status"), Static).update(gradcheck_verdict(report))
+        verdict = gradcheck_verdict(report)
+        if self.label:
+            verdict = Text.assemble((f"{self.label}: ", "bold"), verdict)
+        self.query_one(self._part("status"), Static).update(verdict)

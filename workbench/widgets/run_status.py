@@ -42,7 +42,9 @@ def metrics_text(c: SessionController) -> Text:
     metrics = Text()
     s = c.session
     if s is None:
-        if c.last_error:
+        if c.busy:
+            metrics.append("Preparing the run: the controls come back once it is ready.", style="dim")
+        elif c.last_error:
             metrics.append(f"✗ {c.last_error}", style="red")
         else:
             metrics.append("F6 starts a run with the settings on the left (ctrl+l shows/hides them), on the "
@@ -56,7 +58,7 @@ def metrics_text(c: SessionController) -> Text:
     if c.last_eval is not None:
         v = c.last_eval
         metrics.append("  val loss ", style="dim").append(f"{v.loss:.4f}")
-        metrics.append(" acc ", style="dim").append(f"{v.accuracy:.1%}", style="bold cyan")
+        metrics.append("  val acc ", style="dim").append(f"{v.accuracy:.1%}", style="bold cyan")
     if e is not None:
         metrics.append("\nlr ", style="dim").append(f"{e.lr:.3g}")
         metrics.append("  grad ", style="dim").append(f"{e.grad_norm:.3g}")
@@ -106,6 +108,11 @@ class RunStatus(Vertical):
 
     def on_mount(self) -> None:
         self.show()
+
+    def on_resize(self) -> None:
+        # A new width (the settings column shown or hidden, a terminal resize) wraps the lines anew: their
+        # heights follow once the new widths are laid out.
+        self.call_after_refresh(self.show)
 
     def show(self) -> None:
         c = self.controller

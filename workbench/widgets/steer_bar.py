@@ -7,6 +7,10 @@ the focused control does (tooltips alone are invisible from the keyboard).
 The until widget starts at ``DEFAULT_UNTIL`` (val acc ≥ 99%), posted when the bar is mounted, and a
 new run built from the settings gets it back (``new_run``) once a met condition was cleared — unless
 the user chose "no condition". A loaded checkpoint is not a new run: it drops the untouched default.
+A condition the user chose stays in force for the next run too, and the new run says so (never
+silently). The widget always shows the condition in force: choosing a kind applies it with the value
+already typed (or drops the old condition if that value does not fit the kind), and a value typed and
+left with Tab is applied as if Enter had been pressed. Choosing never moves the focus by itself.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from core.errors import ConfigError
 from core.train.run_until import RunUntil
-from workbench.steering import DEFAULT_UNTIL, UNTIL_KINDS, WATCH_PACE, default_until, parse_pace, parse_until
+from workbench.steering import (
+    DEFAULT_UNTIL,
+    UNTIL_KINDS,
+    UNTIL_PLACEHOLDER,
+    WATCH_PACE,
+    default_until,
+    describe_until,
+    parse_pace,
+    parse_until,
+)
 from workbench.widgets.form import parse_float
 
 
@@ -44,6 +57,8 @@ class SteerBar(Vertical):
         super().__init__(id=id)
         self.user_cleared = False  # the user chose "no condition": new runs get none either
         self.default_in_force = True  # the condition in force is the untouched DEFAULT_UNTIL
+        self.applied: tuple[str, str] = DEFAULT_UNTIL  # (kind, value text) of the condition last posted
+        self.in_force = default_until()  # the condition last posted
 
     def compose(self) -> ComposeResult:
         kind, value = DEFAULT_UNTIL
@@ -91,25 +106,39 @@ class SteerBar(Vertical):
         with self.prevent(Select.Changed):
             self.query_one("#until-kind", Select).value = kind
         self.query_one("#until-value", Input).value = text
+        self.applied = (kind, text)
+        self._placeholder(kind)
+
+    def _placeholder(self, kind: str) -> None:
+        self.query_one("#until-value", Input).placeholder = UNTIL_PLACEHOLDER.get(kind, "value ⏎")
+
+    def _post_until(self, until: RunUntil) -> None:
+        self.in_force = until
+        self.post_message(self.Until(until))
 
     def until_cleared(self) -> None:
         """A met condition was cleared by the run."""
         self.show_until("none", "")
+        self.in_force = RunUntil()
         self.default_in_force = False
 
-    def new_run(self, loaded: bool, active: bool) -> None:
-        """A new session: ``loaded`` from a checkpoint or built from the settings; ``active`` whether a
-        condition is in force for it. A built run gets the default back if none is (and the user did
-        not choose "no condition"); a loaded one drops the untouched default."""
-        if loaded:
-            if self.default_in_force and active:
-                self.show_until("none", "")
-                self.default_in_force = False
-                self.post_message(self.Until(RunUntil()))
-        elif not active and not self.user_cleared:
+    def new_run(self, loaded: bool, until: RunUntil, first: bool = False) -> None:
+        """A new session: ``loaded`` from a checkpoint or built from the settings; ``until`` the condition
+        in force for it; ``first`` when no run came before it. A built run gets the default back if none
+        is (and the user did not choose "no condition"); a loaded one drops the untouched default. A
+        condition the user chose carries on into the new run, and the user is told so."""
+        if loaded and self.default_in_force and until.active:
+            self.show_until("none", "")
+            self.default_in_force = False
+            self._post_until(RunUntil())
+        elif not loaded and not until.active and not self.user_cleared:
             self.show_until(*DEFAULT_UNTIL)
             self.default_in_force = True
-            self.post_message(self.Until(default_until()))
+            self._post_until(default_until())
+        elif until.active and not self.default_in_force and not first:
+            self.app.notify(f"This run too pauses by itself {describe_until(until)}: the run-until condition "
+                            "set earlier still applies (choose “no condition” to drop it).",
+                            title="Run-until carried over", timeout=6)
 
     def show_error(self, message: str) -> None:
         widget = self.query_one("#steer-error", Static)
@@ -143,7 +172,8 @@ class SteerBar(Vertical):
             return False
         self.show_error("")
         self.user_cleared, self.default_in_force = not until.active, False
-        self.post_message(self.Until(until))
+        self.applied = (kind, text.strip())
+        self._post_until(until)
         return True
 
     @on(Input.Submitted, "#lr-input")
@@ -166,8 +196,40 @@ class SteerBar(Vertical):
         event.stop()
         self.request_until(str(self.query_one("#until-kind", Select).value), event.value)
 
+    @on(Input.Blurred, "#until-value")
+    def _until_left(self, event: Input.Blurred) -> None:
+        """Tab out of the value applies it, as Enter does: a typed value is never silently lost."""
+        event.stop()
+        kind = str(self.query_one("#until-kind", Select).value)
+        if kind != "none" and (kind, event.value.strip()) != self.applied:
+            self.request_until(kind, event.value)
+
     @on(Select.Changed, "#until-kind")
     def _until_kind_changed(self, event: Select.Changed) -> None:
+        """A kind chosen applies at once with a value already typed for it; the previous condition's value
+        is cleared instead (``99%`` is no loss), the old condition dropped — the widget never shows one
+        that is not in force — and the line under the bar asks for a value. The focus stays put."""
         event.stop()
-        if event.value == "none":
+        kind = str(event.value)
+        if kind == self.applied[0]:
+            return  # the kind in force (the Select also says so once when mounted)
+        self._placeholder(kind)
+        field = self.query_one("#until-value", Input)
+        if kind == "none":
+            field.value = ""
             self.request_until("none", "")
+            return
+        if field.value.strip() == self.applied[1]:  # the old condition's value, not one typed for this kind
+            field.value = ""
+            label = {k: lbl for lbl, k in UNTIL_KINDS}.get(kind, kind)
+            self.default_in_force = False
+            self.applied = (kind, "")
+            if self.in_force.active:
+                self._post_until(RunUntil())
+            self.show_error(f"type a value for “until {label}” and press Enter (no condition until then)")
+            return
+        if not self.request_until(kind, field.value):  # the reason is shown; the old condition goes
+            self.default_in_force = False
+            self.applied = (kind, "")
+            if self.in_force.active:
+                self._post_until(RunUntil())

@@ -31,7 +31,6 @@ from core.nn.models.factory import Model
 from core.probe.lab.activations import Point, hooked, mean_activations
 from core.probe.lab.components import HeadId, NeuronChoice, SublayerId, all_heads
 from core.probe.lab.margins import answer_margins
-from core.train.evaluation import evaluate
 from core.train.report import split_expressions
 from core.train.slices import Slice, compute_slices, min_slice_accuracy, slices_to_dict
 
@@ -121,15 +120,21 @@ class Accuracy:
 
 def measure(model: Model, task: TaskConfig, split: EncodedSplit,
             expressions: Sequence[Expression] | None = None, slices: bool = True) -> Accuracy:
-    """The evaluation's accuracy (``core.train.evaluation.evaluate``), by operation and (``slices``) by slice."""
-    result = evaluate(model, split)
+    """Accuracy by operation and (``slices``) by slice, and the mean answer margin by operation, from one
+    forward pass: a row is right exactly when its margin is positive — the encoder's argmax is the answer;
+    the decoder's every teacher-forced answer token is the argmax, which is when greedy generation writes
+    the answer (``TransformerDecoder.scored_correct``). So this is the evaluation's accuracy
+    (``core.train.evaluation.evaluate``; tests/test_cli_lab.py compares the two), without generating."""
     margins = answer_margins(model, split)
-    by_margin = {task.operations[o]: float(margins[split.op_ids == o].mean()) for o in np.unique(split.op_ids)}
+    correct = margins > 0
+    ops = np.unique(split.op_ids)
+    by_op = {task.operations[int(o)]: float(correct[split.op_ids == o].mean()) for o in ops}
+    by_margin = {task.operations[int(o)]: float(margins[split.op_ids == o].mean()) for o in ops}
     cut = {}
     if slices:
         exprs = split_expressions(split) if expressions is None else expressions
-        cut = compute_slices(exprs, result.correct, task.operations, task.max_value)
-    return Accuracy(result.accuracy, {task.operations[i]: a for i, a in result.accuracy_by_op.items()}, by_margin, cut)
+        cut = compute_slices(exprs, correct, task.operations, task.max_value)
+    return Accuracy(float(correct.mean()), by_op, by_margin, cut)
 
 
 @dataclass
@@ -200,8 +205,7 @@ class HeadTable:
 def heads_one_by_one(model: Model, task: TaskConfig, split: EncodedSplit, split_name: str = "test",
                      mean: bool = False, reference: EncodedSplit | None = None) -> HeadTable:
     """Ablate each head alone (zero or mean) and measure accuracy overall and by operation."""
-    exprs = split_expressions(split)
-    baseline = measure(model, task, split, exprs, slices=False)
+    baseline = measure(model, task, split, slices=False)
     ref = split if reference is None else reference
     means = mean_activations(model, ref, [(layer, "heads") for layer in range(len(model.blocks))]) if mean else {}
     d_head = model.config.d_model // model.config.n_heads

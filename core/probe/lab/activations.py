@@ -96,3 +96,13 @@ def mean_activations(model: Model, split: EncodedSplit, points: Iterable[Point],
         mean = np.where(seen[:, None], total / np.maximum(counts, 1)[:, None], overall)
         out[p] = mean[None].astype(model.dtype)
     return out
+
+
+def set_hooks(model: Model, hooks: Mapping[Point, Hook]) -> None:
+    """Replace every block's hooks by ``hooks`` (an ablation that stays on while the model trains); an empty
+    mapping removes them all, after which the model computes exactly what it did before any hook."""
+    check_points(model, hooks)
+    for block in model.blocks:
+        block.hooks = {}
+    for (layer, name), hook in hooks.items():
+        model.blocks[layer].hooks[name] = hook

@@ -100,8 +100,8 @@ def readout_masses(model: Model, split: EncodedSplit, expressions: Sequence[Expr
             model.forward(batch.tokens, batch.pad_mask)
             time = batch.tokens.shape[1]
             spans = np.zeros((idx.size, width, time))
-            for r, i in enumerate(idx):
-                for k, (a, b) in enumerate(argument_spans(expressions[i])):
+            for r, row in enumerate(idx.tolist()):
+                for k, (a, b) in enumerate(argument_spans(expressions[row])):
                     spans[r, k, a:b] = 1.0
             readout = np.array([model.readout_position(int(p)) for p in batch.prompt_lengths])
             for layer, maps in enumerate(model.attention_maps()):
