@@ -45,3 +45,14 @@ def test_predict_takes_json_between_the_name_and_the_expressions_or_stdin(models
     assert code == 0 and json.loads(out)["answer"] == 1
     code, out, _ = _run(["predict", SHIPPED, "--json", "--top", "1", "Max(3,"])
     assert code == 2 and json.loads(out)["error"]
+
+
+def test_a_validation_condition_without_a_validation_split_is_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from workbench.cli import main
+    monkeypatch.setenv("LLMLEARN_DATA", str(tmp_path))
+    err = io.StringIO()
+    code = main(["train", "--n-train", "50", "--n-val", "0", "--n-test", "10", "--until-val-acc", "0.9",
+                 "--out", "x"], stdout=io.StringIO(), stderr=err)
+    assert code == 2 and "--n-val must be at least 1" in err.getvalue()

@@ -348,3 +348,28 @@ def test_a_dataset_file_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
     path.write_text(doctored)
     with pytest.raises(DatasetError, match="appears twice"):
         load_dataset(path)
+
+
+def test_the_test_split_depends_only_on_the_task_its_size_and_the_seed() -> None:
+    """Layout 2: a different validation or training size leaves the test examples as they were (layout 1,
+    of configs saved before it, drew test after validation from one stream)."""
+    task = TaskConfig(max_value=99, min_args=2, max_args=4)
+    base = generate_dataset(DatasetConfig(task=task, n_train=300, n_val=50, n_test=80, seed=3))
+    for other in (DatasetConfig(task=task, n_train=900, n_val=120, n_test=80, seed=3),
+                  DatasetConfig(task=task, n_train=10, n_val=1, n_test=80, seed=3)):
+        assert [e.text for e in generate_dataset(other).test] == [e.text for e in base.test]
+    legacy = [DatasetConfig(task=task, n_train=300, n_val=n, n_test=80, seed=3, layout=1) for n in (50, 120)]
+    assert [e.text for e in generate_dataset(legacy[0]).test] != [e.text for e in generate_dataset(legacy[1]).test]
+    held = {e.text for e in base.val} | {e.text for e in base.test}
+    assert not held & {e.text for e in base.train}
+    assert not {e.text for e in base.val} & {e.text for e in base.test}
+
+
+def test_a_config_without_a_layout_is_read_as_the_legacy_one() -> None:
+    config = DatasetConfig(task=TaskConfig(), n_train=10, n_val=5, n_test=5)
+    data = config.to_dict()
+    assert data["layout"] == 2 and DatasetConfig.from_dict(data) == config
+    del data["layout"]
+    assert DatasetConfig.from_dict(data).layout == 1
+    with pytest.raises(ConfigError, match="layout"):
+        DatasetConfig(task=TaskConfig(), layout=3)

@@ -442,3 +442,13 @@ def test_history_readers_get_consistent_copies_while_the_writer_halves() -> None
         t.join(30)
     assert not bad, bad[:3]
     assert history.points("a")[0][-1] == 8_000 and history.last_step() == 8_000
+
+
+def test_a_constant_series_stays_exactly_its_value_through_downsampling() -> None:
+    """A constant lr of 0.001 must not become 0.0010000000000000005 when buckets are averaged."""
+    from core.train.history import Series
+    series = Series(capacity=64)
+    for step in range(5_000):
+        series.add(step, 0.001)
+    _, values = series.points()
+    assert len(values) < 200 and set(values) == {0.001}

@@ -295,6 +295,8 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     Saving, signals and the worse-run rule: see the module docstring and ``EXIT_STATUS``.
     """
     run, name, history, guard = _prepare(a, err)
+    if a.until_val_acc is not None and run.val_split is None:
+        raise CLIError("--until-val-acc needs a validation split: --n-val must be at least 1")
     session = TrainingSession(run)
     if history:
         session.history = MetricHistory.from_records(history)

@@ -2,7 +2,7 @@
 ``core.probe.lab`` tool on it, and return the result or a one-line reason (never raise).
 
 The held-out split a checkpoint is measured on is generated without its training split
-(``core.train.held_out``): a second instead of the ~15 s the 0–99 decoder's full dataset takes.
+(``CheckpointModelSource.evaluation_split``): a second instead of the ~15 s the 0–99 decoder's dataset takes.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from core.probe.lab.components import parse_heads, parse_neurons, parse_sublayer
 from core.probe.lab.corruptions import corrupt
 from core.probe.lab.patching import PatchingResult, patch
 from core.probe.lab.roles import HeadRole, head_roles
-from core.train.held_out import held_out_split
-from workbench.model_source import CheckpointModelSource, ModelSource, ProbeModel
+from workbench.model_source import ModelSource, ProbeModel
 
 SPLIT = "test"
 
@@ -32,12 +31,7 @@ def _reason(exc: Exception) -> str:
 
 
 def lab_split(source: ModelSource, name: str = SPLIT) -> EncodedSplit | str:
-    """The held-out split to measure on: a checkpoint's generated without its training split."""
-    if isinstance(source, CheckpointModelSource):
-        try:
-            return held_out_split(source.checkpoint().config, name)
-        except Exception as exc:
-            return f"cannot build the {name} split: {_reason(exc)}"
+    """The held-out split to measure on (a checkpoint's is generated without its training split)."""
     return source.evaluation_split(name)
 
 

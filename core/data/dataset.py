@@ -70,10 +70,20 @@ DATASET_OPTIONS: tuple[Option, ...] = (
 _DEFAULT = option_defaults(DATASET_OPTIONS)
 
 
+#: How the splits are drawn from the seed (``DatasetConfig.layout``):
+#:   1  one random stream: validation, then test, then training (configs saved before 2026-12-03), so a
+#:      different validation size changed the test examples;
+#:   2  a stream per split (seeded from the seed and the split's name): test first, then validation
+#:      (never a test expression), then training (neither) — the test examples depend only on the task,
+#:      n_test and the seed, so runs with different validation or training sizes are tested alike.
+LAYOUTS = (1, 2)
+LEGACY_LAYOUT = 1
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Everything needed to regenerate a dataset exactly: the task, split sizes, the seed and how
-    expressions are drawn (``strategy``)."""
+    """Everything needed to regenerate a dataset exactly: the task, split sizes, the seed, how
+    expressions are drawn (``strategy``) and how the splits are drawn from the seed (``layout``)."""
 
     task: TaskConfig = field(default_factory=TaskConfig)
     n_train: int = _DEFAULT["n_train"]
@@ -81,10 +91,13 @@ class DatasetConfig:
     n_test: int = _DEFAULT["n_test"]
     seed: int = _DEFAULT["seed"]
     strategy: str = _DEFAULT["strategy"]
+    layout: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, TaskConfig):
             raise ConfigError(f"task must be a TaskConfig, got {type(self.task).__name__}")
+        if isinstance(self.layout, bool) or self.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {', '.join(map(str, LAYOUTS))}, got {self.layout!r}")
         validate_options(self, DATASET_OPTIONS)
         check_budget(self.estimated_bytes(), "this dataset", "ask for fewer examples (n_train, n_val, n_test)")
 
@@ -114,16 +127,18 @@ class DatasetConfig:
             "n_test": self.n_test,
             "seed": self.seed,
             "strategy": self.strategy,
+            "layout": self.layout,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetConfig:
-        """Rebuild from ``to_dict()`` output; every key is required (but ``strategy``, which configs
-        saved before it existed lack: they were uniform) and no other key is allowed."""
+        """Rebuild from ``to_dict()`` output; every key is required (but ``strategy`` and ``layout``, which
+        configs saved before they existed lack: they were uniform, and drawn with layout 1) and no other key
+        is allowed."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a dataset config must be a JSON object, got {type(data).__name__}")
-        expected = ["task", "n_train", "n_val", "n_test", "seed", "strategy"]
-        data = {"strategy": LEGACY_STRATEGY, **data}
+        expected = ["task", "n_train", "n_val", "n_test", "seed", "strategy", "layout"]
+        data = {"strategy": LEGACY_STRATEGY, "layout": LEGACY_LAYOUT, **data}
         missing = [k for k in expected if k not in data]
         if missing:
             raise ConfigError(f"dataset config is missing {', '.join(missing)}")
@@ -131,7 +146,8 @@ class DatasetConfig:
         if extra:
             raise ConfigError(f"dataset config has unknown keys: {', '.join(extra)}")
         task = TaskConfig.from_dict(data["task"])
-        return cls(task, data["n_train"], data["n_val"], data["n_test"], data["seed"], data["strategy"])
+        return cls(task, data["n_train"], data["n_val"], data["n_test"], data["seed"], data["strategy"],
+                   data["layout"])
 
 
 @dataclass(repr=False)
@@ -325,22 +341,30 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
     Operations are balanced (counts differ by at most one per split), argument counts uniform in each
     op's range; the numbers are drawn as ``config.strategy`` says (``StratifiedSampler``: built from a
     uniformly drawn answer, see ``core.data.stratified``; ``ExpressionSampler``: uniform in
-    0..max_value). ``progress(done, total)`` is called at the start and then every ~1% of a split (at
-    most every 10,000 examples).
+    0..max_value). The held-out splits are drawn first and the training split never holds one of their
+    expressions; with ``layout`` 2 each split has its own stream, so the test split depends only on the
+    task, n_test and the seed (see ``LAYOUTS``). ``progress(done, total)`` is called at the start and then
+    every ~1% of a split (at most every 10,000 examples).
     """
     if not isinstance(config, DatasetConfig):
         raise TypeError(f"generate_dataset needs a DatasetConfig, got {type(config).__name__}")
     _check_space(config)
-    rng = np.random.default_rng(config.seed)
     sampler = make_sampler(config)
     tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
     held_out: set[ExprKey] = set()
     def cap(n: int) -> HeldOutCap | None:
         return HeldOutCap(config.task, n) if config.strategy == "stratified" else None
 
-    val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker, cap(config.n_val))
-    test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker, cap(config.n_test))
-    train = _draw_split(rng, sampler, config.n_train, held_out, False, tracker)
+    if config.layout == LEGACY_LAYOUT:
+        rng = np.random.default_rng(config.seed)
+        val = _draw_split(rng, sampler, config.n_val, held_out, True, tracker, cap(config.n_val))
+        test = _draw_split(rng, sampler, config.n_test, held_out, True, tracker, cap(config.n_test))
+        train = _draw_split(rng, sampler, config.n_train, held_out, False, tracker)
+    else:
+        rngs = {name: np.random.default_rng([config.seed, i]) for i, name in enumerate(SPLIT_NAMES, start=1)}
+        test = _draw_split(rngs["test"], sampler, config.n_test, held_out, True, tracker, cap(config.n_test))
+        val = _draw_split(rngs["val"], sampler, config.n_val, held_out, True, tracker, cap(config.n_val))
+        train = _draw_split(rngs["train"], sampler, config.n_train, held_out, False, tracker)
     builder = _ExampleBuilder(sampler)
     return Dataset(config, builder.build(train), builder.build(val), builder.build(test))
 

@@ -1,8 +1,8 @@
 """A run's held-out splits without its training split.
 
-``generate_dataset`` draws validation, then test, then training examples from one seeded stream, so the
-held-out splits do not depend on the training split: generating the dataset with a single training
-example gives the same validation and test examples, at a fraction of the cost (a 1.28M-example decoder
+``generate_dataset`` draws the held-out splits before the training split (from one seeded stream, or from
+a stream each: ``core.data.dataset.LAYOUTS``), so they do not depend on it: generating the dataset with a
+single training example gives the same validation and test examples, at a fraction of the cost (a 1.28M-example decoder
 dataset takes ~15 s to regenerate; its test split alone, well under a second). Evaluation, the Lab and
 the counterexample views use this when they need no training data.
 """

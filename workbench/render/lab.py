@@ -16,6 +16,7 @@ from workbench.lab_probes import Ablated, HeadAtlas, Patched
 from workbench.render.grids import diverging_style, finite_abs_max
 
 CELL = 7
+MAX_POSITIONS = 14  # positions shown in a head's QK-over-positions map (5 cells each: fits 80 columns)
 
 
 def _cell(value: float, scale: float, fmt: str = "{:+.2f}", width: int = CELL) -> Text:
@@ -122,6 +123,12 @@ def circuit_text(c: HeadCircuit, queries: Sequence[str], outputs: Sequence[str],
     qk = c.qk_tokens[np.ix_(ids, DIGIT_IDS)]
     text.append_text(heat_table(qk - qk.mean(axis=1, keepdims=True), list(queries), [str(d) for d in range(10)],
                                 label_width=7, fmt="{:+.1f}", width=5))
+    n = min(c.qk_positions.shape[0], MAX_POSITIONS)
+    text.append(f"\n\nQK over positions (direct path, a typical number at each): how much position (row) looks "
+                f"at position (column), the first {n}\n", style="dim")
+    qp = c.qk_positions[:n, :n]
+    text.append_text(heat_table(qp - qp.mean(axis=1, keepdims=True), [str(i) for i in range(n)],
+                                [str(i) for i in range(n)], label_width=7, fmt="{:+.1f}", width=5))
     text.append("\n\nOV (digit attended → output logit; a copying head lights the diagonal)\n", style="dim")
     digit_outputs = [i for i, o in enumerate(outputs) if str(o) in {str(d) for d in range(10)}]
     if len(digit_outputs) >= 10:
