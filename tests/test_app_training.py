@@ -38,7 +38,8 @@ async def test_start_pause_single_step_and_change_the_learning_rate() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await tiny_settings(pilot, epochs="1000")
         await _start_running(app, pilot)
-        assert "RUNNING" in static_text(app, "#run-state")
+        # the label follows the controller's state with the next SessionUpdated message, a moment later
+        await wait_for(pilot, lambda: "RUNNING" in static_text(app, "#run-state"), what="the RUNNING label")
         await app.run_action("toggle_run")  # F6 again pauses
         await wait_for(pilot, lambda: app.controller.state == "paused", what="the pause")
         before = step_of(app)
@@ -190,7 +191,7 @@ async def test_save_a_checkpoint_then_load_it_back() -> None:
                        what="the checkpoint list")
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert str(rows[0][0]) == "ui-test" and str(rows[0][-1]) == ""  # the user's own first
-        assert {str(r[0]) for r in rows[1:]} == {"encoder-digits", "decoder-0-99", "nested-digits"}
+        assert {str(r[0]) for r in rows[1:]} == {"encoder-digits", "decoder-0-99", "nested-digits", "nested-0-99"}
         assert all(str(r[-1]) == "shipped" for r in rows[1:])
         assert "unsaved steps" in static_text(app, "#load-warning")
         await pilot.press("enter")

@@ -204,6 +204,7 @@ def test_list_checkpoints_reports_task_and_metrics(models_dir: Path) -> None:
     # the user's own first, by name, then the shipped ones, marked
     assert [(i.name, i.shipped) for i in infos] == [("a-model", False), ("b-model", False),
                                                      ("decoder-0-99", True), ("encoder-digits", True),
+                                                     ("nested-0-99", True),
                                                      ("nested-digits", True)]
     assert infos[0].kind == "decoder" and infos[1].metrics["test_accuracy"] == 0.75
     assert "0–9" in infos[1].task and infos[1].step == 2
@@ -219,6 +220,7 @@ def test_shipped_models_are_listed_marked_and_read_from_the_shipped_folder(model
     infos = list_checkpoints()
     assert [(i.name, i.shipped, i.error) for i in infos] == [("decoder-0-99", True, None),
                                                              ("encoder-digits", True, None),
+                                                             ("nested-0-99", True, None),
                                                              ("nested-digits", True, None)]
     assert all(i.path.parent == shipped for i in infos)
     ck = read_checkpoint("encoder-digits")
@@ -249,7 +251,8 @@ def test_saving_inside_the_shipped_folder_is_refused(models_dir: Path, monkeypat
     with pytest.raises(CheckpointError, match="inside the folder of shipped models"):
         save_checkpoint(_trained(1), "new-name")
     assert sorted(p.name for p in shipped.iterdir()) == before
-    assert [i.name for i in list_checkpoints()] == ["decoder-0-99", "encoder-digits", "nested-digits"]  # listed once
+    names = ["decoder-0-99", "encoder-digits", "nested-0-99", "nested-digits"]
+    assert [i.name for i in list_checkpoints()] == names  # listed once
 
 
 def test_a_user_folder_with_a_shipped_name_cannot_hide_the_shipped_model(models_dir: Path) -> None:
@@ -259,6 +262,7 @@ def test_a_user_folder_with_a_shipped_name_cannot_hide_the_shipped_model(models_
     ck = read_checkpoint("encoder-digits")
     assert ck.shipped and ck.path == ckpt.shipped_models_dir() / "encoder-digits" and ck.state["step"] == 9_390
     assert [(i.name, i.shipped) for i in list_checkpoints()] == [("decoder-0-99", True), ("encoder-digits", True),
+                                                                 ("nested-0-99", True),
                                                                  ("nested-digits", True)]
     assert read_checkpoint("encoder-digits", models_dir).state["step"] == 2  # still readable by its folder
 
@@ -283,7 +287,8 @@ def test_user_models_go_to_the_platformdirs_data_dir_when_llmlearn_models_is_uns
     assert path == tmp_path / "data" / "models" / "mine"
     assert read_checkpoint("mine").state["step"] == 2 and not read_checkpoint("mine").shipped
     assert [(i.name, i.shipped) for i in list_checkpoints()] == [("mine", False), ("decoder-0-99", True),
-                                                                 ("encoder-digits", True), ("nested-digits", True)]
+                                                                 ("encoder-digits", True), ("nested-0-99", True),
+                                                                 ("nested-digits", True)]
     monkeypatch.setenv("LLMLEARN_DATA", str(tmp_path / "other"))  # replaces the whole data dir
     assert ckpt.user_models_dir() == tmp_path / "other" / "models"
     monkeypatch.setenv("LLMLEARN_MODELS", str(tmp_path / "models"))  # replaces the models folder only

@@ -197,8 +197,9 @@ def test_models_on_an_empty_directory_lists_the_shipped_ones(models_dir: Path) -
     assert code == 0 and err == ""
     assert lines[0].startswith("decoder-0-99 ") and lines[0].endswith("[shipped]")
     assert lines[1].startswith("encoder-digits ") and lines[1].endswith("[shipped]")
-    assert lines[2].startswith("nested-digits ") and lines[2].endswith("[shipped]")
-    assert lines[3] == f"your models: {models_dir}" and lines[4].startswith("shipped (read-only): ")
+    assert lines[2].startswith("nested-0-99 ") and lines[2].endswith("[shipped]")
+    assert lines[3].startswith("nested-digits ") and lines[3].endswith("[shipped]")
+    assert lines[4] == f"your models: {models_dir}" and lines[5].startswith("shipped (read-only): ")
 
 
 def test_models_marks_the_shipped_ones(trained: str) -> None:
@@ -207,7 +208,8 @@ def test_models_marks_the_shipped_ones(trained: str) -> None:
     assert code == 0 and first.startswith("tiny ") and "[shipped]" not in first
     code, out, _ = _run(["models", "--json"])
     assert [(i["name"], i["shipped"]) for i in json.loads(out)] == [("tiny", False), ("decoder-0-99", True),
-                                                                    ("encoder-digits", True), ("nested-digits", True)]
+                                                                    ("encoder-digits", True), ("nested-0-99", True),
+                                                                    ("nested-digits", True)]
 
 
 def test_train_refuses_a_shipped_name_before_training(models_dir: Path) -> None:

@@ -315,7 +315,7 @@ async def test_the_load_dialog_lists_a_broken_model_with_its_reason(models_dir: 
         await wait_for(pilot, lambda: "Reading" not in static_text(app, "#load-status"), what="the list")
         table = app.screen.query_one("#checkpoints", DataTable)
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
-        assert set(rows) == {"broken", "good", "encoder-digits", "decoder-0-99", "nested-digits"}
+        assert set(rows) == {"broken", "good", "encoder-digits", "decoder-0-99", "nested-digits", "nested-0-99"}
         assert rows["broken"][4].startswith("unreadable: config.json: not valid JSON")
         assert "Infinity" in rows["broken"][4] and rows["good"][1] == "encoder"
         table.move_cursor(row=list(rows).index("broken"))

@@ -23,7 +23,8 @@ from core.data.dataset_file import dataset_path, default_datasets_dir, load_data
 from core.data.task import TaskConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_FILES = {f"saved_models/{name}/{file}" for name in ("encoder-digits", "decoder-0-99", "nested-digits")
+SHIPPED_NAMES = ("encoder-digits", "decoder-0-99", "nested-digits", "nested-0-99")
+SHIPPED_FILES = {f"saved_models/{name}/{file}" for name in SHIPPED_NAMES
                  for file in ("config.json", "history.jsonl", "weights.safetensors")}
 
 
@@ -112,6 +113,7 @@ def test_a_wheel_carries_the_shipped_models_and_runs_from_any_directory(tmp_path
     models = json.loads(workbench("models", "--json"))
     assert [(m["name"], m["shipped"], m["error"]) for m in models] == [("decoder-0-99", True, None),
                                                                        ("encoder-digits", True, None),
+                                                                       ("nested-0-99", True, None),
                                                                        ("nested-digits", True, None)]
     assert all(Path(m["path"]).is_relative_to(site / "saved_models") for m in models)
     assert workbench("predict", "encoder-digits", "Max(3, 7, 2)").startswith("Max(3, 7, 2) → 7 ✓")
@@ -121,5 +123,5 @@ def test_a_wheel_carries_the_shipped_models_and_runs_from_any_directory(tmp_path
     assert "Max(3, 7, 2) →" in workbench("predict", "first-model", "Max(3, 7, 2)")
     assert workbench("--version").startswith("workbench 0.")
     shipped = sorted(p.name for p in (site / "saved_models").iterdir())
-    assert shipped == ["decoder-0-99", "encoder-digits", "nested-digits"]
+    assert shipped == ["decoder-0-99", "encoder-digits", "nested-0-99", "nested-digits"]
     assert not list(elsewhere.iterdir())  # nothing written to the working directory
