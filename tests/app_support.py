@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from workbench.app import WorkbenchApp
+from workbench.served import SERVED_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +25,17 @@ def isolated_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     module imports this autouse fixture)."""
     d = tmp_path / "models"
     monkeypatch.setenv("LLMLEARN_MODELS", str(d))
+    return d
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data folder of the test's own for dataset files, in a local (not served) app; a module makes it
+    autouse with ``pytestmark = pytest.mark.usefixtures("data_dir")`` after importing it."""
+    d = tmp_path / "data"
+    monkeypatch.setenv("LLMLEARN_DATA", str(d))
+    monkeypatch.delenv(SERVED_ENV, raising=False)
+    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)
     return d
 
 

@@ -12,6 +12,7 @@ from textual.widgets import Button
 
 from core.data.dataset_file import default_datasets_dir
 from tests.app_support import (
+    data_dir,  # noqa: F401 (used by pytestmark)
     isolated_models_dir,  # noqa: F401 (autouse: checkpoints go to a tmp dir)
     set_value,
     static_text,
@@ -23,14 +24,7 @@ from workbench.app import WorkbenchApp
 from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
 from workbench.served import SERVED_ENV, is_served
 
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "data"
-    monkeypatch.setenv("LLMLEARN_DATA", str(d))
-    monkeypatch.delenv(SERVED_ENV, raising=False)
-    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)
-    return d
+pytestmark = pytest.mark.usefixtures("data_dir")  # a dataset folder of each test's own, in a local app
 
 
 async def _ready(pilot) -> WorkbenchApp:  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ from core.probe.lab.patching import PatchingResult, patch
 from core.probe.lab.roles import head_roles
 from core.train.checkpoint import Checkpoint, read_checkpoint
 from core.train.held_out import held_out_split
+from core.train.slices import worst_slices
 
 COMMANDS = ("ablate", "patch", "attribute", "circuits")
 HEAD_HELP = "layer.head, both counted from 0 as in the parameter names (blocks.0…): e.g. 0.1,1.3; or all"
@@ -152,8 +153,7 @@ def render_ablation(r: AblationResult, name: str, task: TaskConfig) -> str:
     margins = "  ".join(f"{op} {r.ablated.margin_by_operation[op] - v:+.2f}"
                         for op, v in r.baseline.margin_by_operation.items())
     lines.append(f"answer margin change (logits): {margins}")
-    worst = min((s for g in r.ablated.slices.values() if len(g) > 1 for s in g if s.n >= 5),
-                key=lambda s: (s.accuracy, -s.n), default=None)
+    worst = next(iter(worst_slices(r.ablated.slices, 1)), None)
     if worst is not None:
         lines.append(f"lowest slice: {worst.title} at {worst.accuracy:.1%} ({worst.correct:,}/{worst.n:,})")
     lines.append("the weights are unchanged: the ablation is a mask in the forward pass")

@@ -16,13 +16,12 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Container, Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
@@ -45,13 +44,14 @@ from core.data.dataset_file import (
 )
 from core.data.operations import OPERATIONS
 from core.errors import LLMLearnError
+from workbench.render.dataset import bar_chart, coverage_sections
 from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
 from workbench.served import is_served
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
 from workbench.widgets.form import FieldRow, FocusRow, field_for_message, read_fields
+from workbench.widgets.sample_table import SampleTable
 
 SAMPLE_ROWS = 100  # rows of one page of the samples table (n / p page through the whole split)
-BAR_WIDTH = 18
 
 OPS_KEY = "operations"
 #: Why the validation split may not be empty: everything that reads validation results would wait for ever.
@@ -66,24 +66,6 @@ def in_labels(message: str) -> str:
             if name != spec.label and "_" in name:
                 message = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", spec.label, message)
     return message
-
-
-class SampleTable(DataTable[str]):
-    """The samples of a split, a page at a time: the cursor keys, pgup/pgdn, home/end move in the page;
-    n / p show the next / previous page (a split can hold a million examples)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "page(1)", "Next page", tooltip="Samples table: the next page of examples"),
-        Binding("p", "page(-1)", "Prev page", tooltip="Samples table: the previous page of examples"),
-    ]
-
-    class Paged(Message):
-        def __init__(self, delta: int) -> None:
-            super().__init__()
-            self.delta = delta
-
-    def action_page(self, delta: int) -> None:
-        self.post_message(self.Paged(delta))
 
 
 def _shown(path: str) -> Path:
@@ -109,49 +91,6 @@ class DatasetStats:
 
 def compute_stats(dataset: Dataset) -> DatasetStats:
     return DatasetStats({name: dataset.stats(name) for name in SPLIT_NAMES})
-
-
-def bar_chart(counts: dict[Any, int], width: int = BAR_WIDTH, label_width: int = 7) -> Text:
-    """A text histogram: one line per key with a proportional bar, the count and the share."""
-    total = sum(counts.values()) or 1
-    peak = max(counts.values(), default=0) or 1
-    text = Text()
-    blocks = " ▏▎▍▌▋▊▉█"
-    for i, (key, n) in enumerate(counts.items()):
-        eighths = round(n / peak * width * 8)
-        bar = "█" * (eighths // 8) + (blocks[eighths % 8] if eighths % 8 else "")
-        if i:
-            text.append("\n")
-        text.append(f"{key!s:>{label_width}} ", style="bold")
-        text.append(f"{bar:<{width}}", style="cyan")
-        text.append(f" {n:>9,} {n / total:6.1%}", style="dim")
-    return text
-
-
-def answer_buckets(by_answer: dict[int, int], max_value: int) -> dict[str, int]:
-    """Answers 0–9 one bar each; 0–99 in bars of ten (``0–9``, ``10–19`` …), which is what shows
-    whether small answers are there at all."""
-    if max_value < 10:
-        return {str(k): n for k, n in by_answer.items()}
-    out: dict[str, int] = {}
-    for k, n in by_answer.items():
-        label = f"{k // 10 * 10}–{k // 10 * 10 + 9}"
-        out[label] = out.get(label, 0) + n
-    return out
-
-
-def coverage_sections(stats: dict[str, Any], max_value: int) -> list[tuple[str, dict[Any, int]]]:
-    """The coverage histograms under the samples: what the strategy balanced (see ``core.data.stratified``)."""
-    sections: list[tuple[str, dict[Any, int]]] = [
-        ("answer value", answer_buckets(stats["by_answer"], max_value)),
-        ("answer position (0 = first argument)", stats["by_answer_position"]),
-    ]
-    if "by_two_digit_numbers" in stats:
-        sections.append(("two-digit numbers per expression", stats["by_two_digit_numbers"]))
-    sections.append(("ties (the answer's value twice)", stats["by_tie"]))
-    if len(stats["by_depth"]) > 1:
-        sections.append(("nesting depth", stats["by_depth"]))
-    return sections
 
 
 class DatasetPane(Container):

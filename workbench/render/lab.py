@@ -12,6 +12,7 @@ from rich.text import Text
 from core.data.vocab import VOCAB
 from core.probe.lab.attribution import Attribution
 from core.probe.lab.circuits import DIGIT_IDS, HeadCircuit
+from core.train.slices import worst_slices
 from workbench.lab_probes import Ablated, HeadAtlas, Patched
 from workbench.render.grids import diverging_style, finite_abs_max
 
@@ -76,8 +77,7 @@ def ablation_text(a: Ablated) -> Text:
     text.append_text(heat_table(rows[:2], ["before", "after"], ops, label_width=8, fmt="{:.1f}", scale=100.0))
     text.append("\n")
     text.append_text(heat_table(rows[2:], ["margin"], ops, label_width=8))
-    worst = min((s for g in r.ablated.slices.values() if len(g) > 1 for s in g if s.n >= 5),
-                key=lambda s: (s.accuracy, -s.n), default=None)
+    worst = next(iter(worst_slices(r.ablated.slices, 1)), None)
     if worst is not None:
         text.append(f"\nlowest slice after: {worst.title} at {worst.accuracy:.1%} ({worst.correct}/{worst.n})")
     text.append("\nThe weights are unchanged: the ablation is a mask in the forward pass.", style="dim")

@@ -73,6 +73,12 @@ def top_neurons(means: np.ndarray, k: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argsort(-level, kind="stable")[:k])
 
 
+def head_columns(model: Model, head: HeadId) -> slice:
+    """Head ``head``'s columns in the concatenated head outputs (the "heads" hook point)."""
+    d_head = model.config.d_model // model.config.n_heads
+    return slice(head.head * d_head, (head.head + 1) * d_head)
+
+
 def ablation_hooks(model: Model, ablation: Ablation, reference: EncodedSplit | None = None) -> dict[Point, Knockout]:
     """One Knockout per hook point the ablation touches. Mean ablation and top-k neurons need a
     ``reference`` split to take means over."""
@@ -84,9 +90,8 @@ def ablation_hooks(model: Model, ablation: Ablation, reference: EncodedSplit | N
     width = {"heads": model.config.d_model, "attn_out": model.config.d_model, "ffn_out": model.config.d_model,
              "neurons": model.config.d_ff}
     keep = {p: np.ones((1, 1, width[p[1]]), dtype=model.dtype) for p in points}
-    d_head = model.config.d_model // model.config.n_heads
     for h in ablation.heads:
-        keep[(h.layer, "heads")][..., h.head * d_head:(h.head + 1) * d_head] = 0
+        keep[(h.layer, "heads")][..., head_columns(model, h)] = 0
     for n in ablation.neurons:
         chosen = top_neurons(means[(n.layer, "neurons")], n.top) if n.top else n.neurons
         keep[(n.layer, "neurons")][..., list(chosen)] = 0
@@ -208,11 +213,10 @@ def heads_one_by_one(model: Model, task: TaskConfig, split: EncodedSplit, split_
     baseline = measure(model, task, split, slices=False)
     ref = split if reference is None else reference
     means = mean_activations(model, ref, [(layer, "heads") for layer in range(len(model.blocks))]) if mean else {}
-    d_head = model.config.d_model // model.config.n_heads
     effects = []
     for head in all_heads(model.config):
         keep = np.ones((1, 1, model.config.d_model), dtype=model.dtype)
-        keep[..., head.head * d_head:(head.head + 1) * d_head] = 0
+        keep[..., head_columns(model, head)] = 0
         point = (head.layer, "heads")
         with hooked(model, {point: Knockout(keep, means.get(point))}):
             result = measure(model, task, split, slices=False)
