@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import Button, DataTable, Input, Select
 
+from core.train.presets import preset
 from tests.app_support import (
     isolated_models_dir,  # noqa: F401 (autouse: checkpoints go to a tmp dir)
     set_value,
@@ -130,3 +131,22 @@ async def test_save_then_load_a_dataset_and_errors_are_visible(tmp_path: Path) -
         await wait_for(pilot, lambda: app.query_one("#dataset-message").has_class("error"), what="the error")
         assert "not valid JSON" in static_text(app, "#dataset-message")
         assert app.dataset is not None
+
+
+async def test_a_preset_sets_the_task_generates_it_and_sets_the_model_and_optimiser() -> None:
+    app = WorkbenchApp(initial_pane="dataset")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("#preset-select", Select).value = "grokking"
+        await wait_for(pilot, lambda: app.dataset is not None and not app.dataset_pane.generating,
+                       what="the preset's dataset")
+        assert app.dataset is not None
+        config = app.dataset.config
+        assert config.task.operations == ("Sum",) and config.strategy == "all" and config.task.max_args == 2
+        assert app.query_one("#op-Sum").value and not app.query_one("#op-Max").value  # type: ignore[attr-defined]
+        assert "weight decay" in static_text(app, "#preset-note")
+        run = app.training.validate_form()
+        assert run is not None and run.optimizer.name == "adamw" and run.optimizer.weight_decay == 1.0
+        assert run.optimizer.batch_size == config.n_train and run.model.n_layers == 1  # full batch
+        assert run.model.vocab_size == 22
+        # every setting of the preset reached the forms: the app trains exactly what the CLI's --preset does
+        assert run.to_dict() == preset("grokking").run_config().to_dict()

@@ -6,6 +6,7 @@ from textual.widgets import Select
 
 from tests.app_support import (
     isolated_models_dir,  # noqa: F401 (autouse: checkpoints go to a tmp dir)
+    set_value,
     static_text,
     tiny_settings,
     wait_for,
@@ -17,8 +18,7 @@ async def test_the_strategy_is_chosen_in_the_form_and_the_coverage_is_shown() ->
     app = WorkbenchApp(initial_pane="dataset")
     async with app.run_test(size=(120, 40)) as pilot:
         await tiny_settings(pilot)
-        app.query_one("#ds-max_value", Select).value = 99
-        await pilot.pause()
+        await set_value(pilot, "#ds-max_value", "99")
         assert app.query_one("#ds-strategy", Select).value == "stratified"
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: app.dataset is not None and not app.dataset_pane.generating,

@@ -282,3 +282,15 @@ def test_no_mouse_works_without_the_app_command(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(cli, "cmd_app", lambda mouse=True: calls.append(mouse) or 0)
     assert _run(["--no-mouse"])[0] == 0 and _run([])[0] == 0 and _run(["app", "--no-mouse"])[0] == 0
     assert calls == [False, True, False]
+
+
+def test_train_from_a_preset_with_an_option_overridden(models_dir: Path) -> None:
+    code, out, err = _run(["train", "--preset", "sum", "--n-train", "500", "--epochs", "1", "--d-model", "16",
+                           "--json"])
+    assert code == 0, err
+    name = json.loads(out)["name"]
+    assert name == "encoder-sum-0-9-2to3args"
+    config = json.loads((models_dir / name / "config.json").read_text())["run"]
+    assert config["dataset"]["task"]["operations"] == ["Sum"] and config["dataset"]["n_train"] == 500
+    code, _, err = _run(["train", "--preset", "nope"])
+    assert code != 0 and "unknown preset 'nope'" in err and "grokking" in err

@@ -255,7 +255,7 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("missing splits", lambda d: d.pop("splits"), "missing splits"),
     ("split names", lambda d: d["splits"].pop("test"), "exactly the keys"),
     ("split type", lambda d: d["splits"].update(val="Max(1, 2)"), "split 'val' must be a list"),
-    ("bad config", lambda d: d["config"]["task"].update(max_value=10), "bad config: max_value"),
+    ("bad config", lambda d: d["config"]["task"].update(max_value=100), "bad config: max_value"),
 ]
 
 

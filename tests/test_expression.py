@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.data.expression import MAX_INPUT_CHARS, Expression, _Parser, parse_expression
+from core.data.expression import MAX_INPUT_CHARS, Expression, _Parser, modulus_of, parse_expression
 from core.data.operations import OPERATIONS
 from core.data.task import TaskConfig
 from core.errors import ExpressionError
 
 TASK = TaskConfig()  # First/Second/Last/Max/Min, 0–9, exactly 3 args, flat
-WIDE = TaskConfig(max_value=99, min_args=1, max_args=5, max_depth=3)
+WIDE = TaskConfig(operations=tuple(OPERATIONS), max_value=99, min_args=1, max_args=5, max_depth=3)
 
 # ---------------------------------------------------------------------------------------------------
 # The value type.
@@ -41,13 +41,24 @@ def test_nested_expression() -> None:
 def test_every_operation() -> None:
     args = (6, 2, 8, 1)
     results = {op: Expression(op, args).evaluate() for op in OPERATIONS}
-    assert results == {"First": 6, "Second": 2, "Last": 1, "Max": 8, "Min": 1}
+    assert results == {"First": 6, "Second": 2, "Last": 1, "Max": 8, "Min": 1, "Sum": 17}
+
+
+def test_sum_is_taken_mod_the_tasks_number_of_values() -> None:
+    digits, mod_97 = TaskConfig(("Sum",), 9, 2, 3), TaskConfig(("Sum",), 96, 2, 2)
+    assert parse_expression("Sum(7, 8, 9)", digits).evaluate() == 24 % 10
+    assert parse_expression("sum(60,50)", mod_97).evaluate() == 110 % 97 == 13
+    assert Expression("Sum", (60, 50), modulus=97).evaluate() == 13
+    assert Expression("Sum", (60, 50)).evaluate() == 110  # outside a task: the plain sum
+    nested = parse_expression("Max(Sum(5, 6), 3)", TaskConfig(("Max", "Sum"), 9, 2, 2, 2))
+    assert nested.evaluate() == 3 and nested.args[0].evaluate() == 1  # type: ignore[union-attr]
+    assert Expression("Max", (1, 2), modulus=10).modulus == 0  # only a modular operation has one
 
 
 @pytest.mark.parametrize(
     "op, args, match",
     [
-        ("Sum", (1, 2), "unknown operation"),
+        ("Add", (1, 2), "unknown operation"),
         ("max", (1, 2), "unknown operation"),  # the value type wants the canonical name
         ("Second", (1,), "Second takes 2 to 10"),
         ("Max", (), "Max takes 1 to 10"),
@@ -245,7 +256,7 @@ def _expressions(depth: int) -> st.SearchStrategy[Expression]:
     if depth > 1:
         arg = st.one_of(arg, _expressions(depth - 1))
     return st.sampled_from(list(OPERATIONS)).flatmap(
-        lambda op: st.lists(arg, min_size=2, max_size=5).map(lambda a: Expression(op, tuple(a)))
+        lambda op: st.lists(arg, min_size=2, max_size=5).map(lambda a: Expression(op, tuple(a), modulus_of(op, WIDE)))
     )
 
 
@@ -258,7 +269,7 @@ def test_valid_expressions_round_trip(e: Expression, style: str) -> None:
         "tight": str(e).replace(" ", ""),
         "upper": str(e).upper(),
     }[style]
-    assert parse_expression(text) == e
+    assert str(parse_expression(text)) == str(e)  # without a task a Sum has no modulus: the same text
     assert parse_expression(text, WIDE) == e
 
 

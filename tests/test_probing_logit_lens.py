@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data.vocab import VOCAB
 from core.nn.models import TransformerDecoder
 from core.probe.inference import predict
 from core.probe.logit_lens import logit_lens, read_out, residual_stream
@@ -48,7 +47,7 @@ def test_the_last_layer_reads_the_models_actual_prediction(run: Run) -> None:
 def test_every_layer_gives_a_distribution_over_the_heads_outputs(run: Run) -> None:
     model, task = run.clone_model(), run.config.dataset.task
     lens = logit_lens(model, task, _texts(run)[0], top_k=3)
-    n_out = len(VOCAB) if isinstance(model, TransformerDecoder) else task.num_classes
+    n_out = model.config.vocab_size if isinstance(model, TransformerDecoder) else task.num_classes
     assert lens.probs.shape == (model.config.n_layers + 1, n_out) and len(lens.labels) == n_out
     assert np.allclose(lens.probs.sum(axis=1), 1.0) and np.all(lens.probs >= 0)
     for row, reading in zip(lens.probs, lens.layers, strict=True):

@@ -25,10 +25,19 @@ def test_defaults() -> None:
 
 
 def test_operations_are_functions() -> None:
-    assert list(OPERATIONS) == ["First", "Second", "Last", "Max", "Min"]
-    assert MIN_ARGS == {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1}
+    assert list(OPERATIONS) == ["First", "Second", "Last", "Max", "Min", "Sum"]
+    assert MIN_ARGS == {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1, "Sum": 1}
     args = [4, 7, 1]
-    assert [apply_operation(op, args) for op in OPERATIONS] == [4, 7, 1, 7, 1]
+    assert [apply_operation(op, args) for op in OPERATIONS] == [4, 7, 1, 7, 1, 12]
+    assert [apply_operation(op, args, modulus=10) for op in OPERATIONS] == [4, 7, 1, 7, 1, 2]
+
+
+def test_sum_tasks_name_their_modulus_and_need_the_longer_vocabulary() -> None:
+    mod_p = TaskConfig(("Sum",), 46, 2, 2)
+    assert (mod_p.modulus, mod_p.num_classes) == (47, 47)
+    assert mod_p.describe() == "Sum · 0–46 · 2 args · mod 47"
+    assert TaskConfig().vocab_size == 21  # the five operations: the vocabulary models always had
+    assert mod_p.vocab_size == 22 and TaskConfig(max_value=37).num_classes == 38
 
 
 def test_list_and_capitalisation_are_normalised() -> None:
@@ -43,12 +52,13 @@ def test_list_and_capitalisation_are_normalised() -> None:
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"operations": ("Max", "Sum")}, "unknown operation 'Sum'"),
+        ({"operations": ("Max", "Add")}, "unknown operation 'Add'"),
         ({"operations": ("Max", "max")}, "more than once"),
         ({"operations": ()}, "at least one"),
         ({"operations": "Max"}, "list of operation names"),
         ({"operations": (3,)}, "unknown operation 3"),
-        ({"max_value": 10}, "max_value must be one of 9, 99"),
+        ({"max_value": 100}, "max_value must be between 1 and 99"),
+        ({"max_value": 0}, "max_value must be between 1 and 99"),
         ({"max_value": "9"}, "max_value must be an integer"),
         ({"max_value": True}, "max_value must be an integer"),
         ({"min_args": 0, "max_args": 3}, "min_args must be between 1 and 10"),

@@ -47,6 +47,7 @@ from workbench.panes.inference import InferencePane
 from workbench.panes.inspector import InspectorPane, OpenInConsole
 from workbench.panes.lab import LabPane
 from workbench.panes.learn import LearnPane
+from workbench.panes.runs import RunsPane
 from workbench.panes.training import TrainingPane
 from workbench.screens.explain import EXPLAIN_KEY, open_explanation
 from workbench.screens.help import HelpScreen
@@ -63,8 +64,10 @@ from workbench.widgets.steer_bar import SteerBar
 
 PANES: tuple[tuple[str, str, str], ...] = (("learn", "Learn", "f10"), ("dataset", "Dataset", "f2"),
                                            ("training", "Training", "f3"), ("inference", "Inference", "f4"),
-                                           ("inspector", "Inspector", "f5"), ("lab", "Lab", "f11"))
-FOCUS_INSIDE = ("learn", "inference", "inspector", "lab")  # panes that focus a widget of their own when shown
+                                           ("inspector", "Inspector", "f5"), ("lab", "Lab", "f11"),
+                                           ("runs", "Runs", "ctrl+f"))
+#: panes that focus a widget of their own when shown
+FOCUS_INSIDE = ("learn", "inference", "inspector", "lab", "runs")
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
 HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
 _MAIN_SCREEN_ACTIONS = {"start", "new_run", "pause", "toggle_run", "step", "epoch", "stop", "save", "load",
@@ -80,7 +83,7 @@ class WorkbenchApp(App[int]):
     CSS_PATH: ClassVar[list[str | PurePath]] = [STYLES / "app.tcss", STYLES / "dataset.tcss",
                                                 STYLES / "training.tcss", STYLES / "inference.tcss",
                                                 STYLES / "inspector.tcss", STYLES / "learn.tcss",
-                                                STYLES / "lab.tcss"]
+                                                STYLES / "lab.tcss", STYLES / "runs.tcss"]
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     # Textual declares these as ``ClassVar[...] | None``, which mypy reads as an instance variable.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]  # type: ignore[misc]
@@ -103,6 +106,10 @@ class WorkbenchApp(App[int]):
         Binding("ctrl+l", "toggle_config", "Settings", tooltip="Show/hide the model and optimizer settings",
                 show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit (offers to save an unsaved run)", priority=True),
+        # How the Training pane's charts draw: letters, so a focused field (which takes letters) keeps them
+        Binding("e", "charts('smoothing')", "Smooth", tooltip="Chart smoothing: 0 → 0.6 → 0.9 → 0.99 (raw in grey)"),
+        Binding("y", "charts('log_y')", "Log y", tooltip="Log scale on the loss, lr and gradient-norm charts"),
+        Binding("x", "charts('log_x')", "Log x", tooltip="Log scale on the step axis of every chart"),
     ]
 
     def __init__(self, initial_pane: str = "training") -> None:
@@ -123,7 +130,7 @@ class WorkbenchApp(App[int]):
         yield Header(icon="◆")
         # Probing panes read the live run only while it is not stepping, and always on copies.
         live = SessionModelSource(self._current_session)
-        titles = {pane: f"{title} [dim]{key.upper()}[/]" for pane, title, key in PANES}
+        titles = {pane: f"{title} [dim]{key.upper().replace('CTRL+', '^')}[/]" for pane, title, key in PANES}
         with TabbedContent(initial=self.initial_pane, id="panes"):
             with TabPane(titles["learn"], id="learn"):
                 yield LearnPane(live, self._current_session, id="learn-pane")
@@ -137,15 +144,21 @@ class WorkbenchApp(App[int]):
                 yield InspectorPane(live, self._current_session, id="inspector-pane")
             with TabPane(titles["lab"], id="lab"):
                 yield LabPane(live, self._current_session, id="lab-pane")
+            with TabPane(titles["runs"], id="runs"):
+                yield RunsPane(id="runs-pane")
         yield WorkbenchFooter(compact=True)  # Textual's Footer leaks its keys on every focus change
 
     def on_mount(self) -> None:
         self.sub_title = fit_summary(header_summary(self.controller.summary(), self.controller.state), self.title,
                                      self.size.width)
         self.training.active = self.initial_pane == "training"
+        self.runs_pane.active = self.initial_pane == "runs"
+        if self.runs_pane.active:
+            self.runs_pane.reload()
         self.controller.start_polling()
-        if self.initial_pane == "learn":
-            self.call_after_refresh(self.query_one("#learn-pane", LearnPane).focus_default)
+        focus = getattr(self.query_one(f"#{self.initial_pane}-pane"), "focus_default", None)
+        if self.initial_pane in ("learn", "runs") and callable(focus):
+            self.call_after_refresh(focus)
 
     def _current_session(self) -> TrainingSession | None:
         return self.controller.session
@@ -153,6 +166,10 @@ class WorkbenchApp(App[int]):
     @property
     def training(self) -> TrainingPane:
         return self.query_one("#training-pane", TrainingPane)
+
+    @property
+    def runs_pane(self) -> RunsPane:
+        return self.query_one("#runs-pane", RunsPane)
 
     @property
     def dataset_pane(self) -> DatasetPane:
@@ -227,6 +244,14 @@ class WorkbenchApp(App[int]):
         self.training.dataset_config = event.dataset.config
         self.training.validate_form()
 
+    @on(DatasetPane.PresetChosen)
+    def _preset_chosen(self, event: DatasetPane.PresetChosen) -> None:
+        """A preset's model and optimiser go to the Training pane's form (its task to the Dataset pane's)."""
+        config = event.preset.run_config()
+        self.training.set_form(config)
+        self.notify(f"{event.preset.title}: task, model and optimiser set — start it in Training (F6).",
+                    title="preset", timeout=6)
+
     @on(DatasetPane.FormChanged)
     def _dataset_form_changed(self, event: DatasetPane.FormChanged) -> None:
         if self.dataset is None:  # until a dataset is generated, the next run uses the form's
@@ -262,6 +287,10 @@ class WorkbenchApp(App[int]):
     @on(TabbedContent.TabActivated, "#panes")
     def _pane_activated(self, event: TabbedContent.TabActivated) -> None:
         self.training.active = event.pane.id == "training"
+        self.refresh_bindings()  # the chart keys show on the Training pane only
+        self.runs_pane.active = event.pane.id == "runs"
+        if self.runs_pane.active:
+            self.runs_pane.reload()  # the records as they are now (the live run's grows)
         if event.pane.id == "inspector":
             self.query_one("#inspector-pane", InspectorPane).reload()  # the current live weights
         if self.training.active:
@@ -281,7 +310,15 @@ class WorkbenchApp(App[int]):
     # -- actions ----------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While a dialog is open it has the keyboard: no run control or pane switch behind its back.
+        if action == "charts":  # only on the Training pane (hidden from the footer elsewhere)
+            return len(self.screen_stack) == 1 and self.query_one("#panes", TabbedContent).active == "training"
         return not (action in _MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
+
+    def action_charts(self, what: str) -> None:
+        """Smoothing, log y or log x of the Training pane's charts."""
+        pane = self.training
+        {"smoothing": pane.action_cycle_smoothing, "log_y": pane.action_toggle_log_y,
+         "log_x": pane.action_toggle_log_x}[what]()
 
     def action_show_pane(self, pane: str) -> None:
         tabbed = self.query_one("#panes", TabbedContent)

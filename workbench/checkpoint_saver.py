@@ -71,6 +71,8 @@ class CheckpointSaver:
                     return
                 path = checkpoints.save_checkpoint(run, name, history=session.history.to_records(), metrics=metrics)
                 guard.went_to(name, name, path)
+                if session.recorder is not None:
+                    session.recorder.checkpoint(run.step, name, str(path), metrics)
             except Exception as exc:  # a full disk, a bad name, anything: the run is kept, the user told
                 app.post_message(SaveFailed(name, describe(exc)))
                 return

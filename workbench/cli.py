@@ -29,7 +29,7 @@ from core.probe.inference import predict
 from core.train.checkpoint import list_checkpoints, read_checkpoint, shipped_models_dir, user_models_dir
 from core.train.report import build_report
 from core.train.slices import slicing_line
-from workbench import cli_lab
+from workbench import cli_lab, cli_runs
 from workbench.cli_probe import add_parser as add_counterexamples_parser
 from workbench.cli_probe import cmd_counterexamples, render_generalisation
 from workbench.cli_trace import add_parser as add_trace_parser
@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_trace_parser(sub)
     add_counterexamples_parser(sub)
+    cli_runs.add_parser(sub)
     cli_lab.add_parsers(sub)
 
     ap = sub.add_parser("app", help="open the interactive workbench (the default)")
@@ -265,6 +266,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             return cmd_trace(a, out, err)
         if a.command == "counterexamples":
             return cmd_counterexamples(a, out, err)
+        if a.command == "runs":
+            return cli_runs.cmd_runs(a, out, err)
         if a.command in cli_lab.COMMANDS:
             return cli_lab.run(a, out, err)
         return cmd_models(a, out)

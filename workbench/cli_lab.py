@@ -249,7 +249,8 @@ def _circuits(a: argparse.Namespace, ck: Checkpoint, out: TextIO) -> int:
     if a.json:
         heads = [{**r.to_dict(), **c.to_dict(), "circuit_caption": cap}
                  for r, c, cap in zip(roles, circuits, captions, strict=True)]
-        out.write(json.dumps({"model": a.name, "split": a.split, "tokens": list(VOCAB.tokens),
+        tokens = list(VOCAB.tokens[: model.config.vocab_size])
+        out.write(json.dumps({"model": a.name, "split": a.split, "tokens": tokens,
                               "outputs": [str(o) for o in model.output_labels()], "heads": heads}) + "\n")
         return 0
     lines = [f"{a.name} · {task.describe()}",

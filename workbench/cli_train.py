@@ -30,6 +30,8 @@ from core.train.evaluation import EvalResult
 from core.train.events import Cause, DivergenceEvent, ErrorEvent, EvalEvent, StateEvent, StepEvent
 from core.train.history import MetricHistory
 from core.train.options import GROUPS, OPTIONS, build_run_config, default_checkpoint_name
+from core.train.presets import PRESETS, preset
+from core.train.records import RunRecorder
 from core.train.report import split_expressions
 from core.train.run import Run
 from core.train.run_until import RunUntil
@@ -72,6 +74,9 @@ def add_train_parser(sub: Any) -> None:
     groups = {"task": t.add_argument_group("task"), "dataset": t.add_argument_group("data"),
               "model": t.add_argument_group("model"), "optimizer": t.add_argument_group("optimization"),
               "run": t.add_argument_group("run")}
+    groups["task"].add_argument("--preset", metavar="NAME", default=None,
+                                help=f"start from a preset task, model and optimiser ({', '.join(PRESETS)}); "
+                                     "options you give override it")
     for group, options in GROUPS.items():
         for o in options:
             _add_option(groups[group], o)
@@ -205,6 +210,8 @@ class RunSaver:
         target = self.name if decision.verdict.replace or self.force else decision.alternative
         path = save_checkpoint(run, target, history=self.session.history.to_records(), metrics=metrics)
         self.guard.went_to(self.name, target, path)
+        if self.session.recorder is not None:
+            self.session.recorder.checkpoint(run.step, target, str(path), metrics)
         note = "" if target == self.name else (f"{decision.verdict.reason}: saved as {target} instead "
                                                f"(--force saves over {self.name})")
         self.last_step = run.step
@@ -256,6 +263,8 @@ def _prepare(a: argparse.Namespace, err: TextIO) -> tuple[Run, str, list[dict[st
         if epochs is not None and epochs <= done:
             raise CLIError(f"{a.resume} has already trained {done} epoch{'s' if done != 1 else ''}: --epochs is "
                            f"the total to train up to, so give more than {done} (e.g. --epochs {done + planned})")
+        if a.preset:
+            warnings.append(f"ignored with --resume: --preset {a.preset} (a resumed run keeps its own settings)")
         if given:
             flags = ", ".join(OPTIONS[n].flag for n in given)
             warnings.append(f"ignored with --resume: {flags} (a resumed run keeps its own settings; only --epochs "
@@ -270,7 +279,7 @@ def _prepare(a: argparse.Namespace, err: TextIO) -> tuple[Run, str, list[dict[st
                       f"more than {planned}, trains it further)\n")
         name, history = a.out or a.resume, ck.history
     else:
-        config = build_run_config(given)
+        config = preset(a.preset).run_config(given) if a.preset else build_run_config(given)
         err.write(f"generating {config.dataset.task.describe()}: {config.dataset.n_train:,} training examples…\n")
         run = Run(config)
         name, history = a.out or default_checkpoint_name(config), []
@@ -297,7 +306,7 @@ def cmd_train(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     run, name, history, guard = _prepare(a, err)
     if a.until_val_acc is not None and run.val_split is None:
         raise CLIError("--until-val-acc needs a validation split: --n-val must be at least 1")
-    session = TrainingSession(run)
+    session = TrainingSession(run, recorder=RunRecorder.for_run(run, "cli", resumed_from=a.resume))
     if history:
         session.history = MetricHistory.from_records(history)
     if a.until_val_acc is not None:

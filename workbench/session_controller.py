@@ -46,6 +46,7 @@ from core.train.events import (
 )
 from core.train.history import MetricHistory
 from core.train.options import default_checkpoint_name
+from core.train.records import RunRecorder
 from core.train.run import Run, RunConfig
 from core.train.run_until import RunUntil
 from core.train.session import TrainingSession
@@ -240,7 +241,7 @@ class SessionController:
             return  # an older build finished after a newer one was asked for
         run = ready.run
         try:
-            session = TrainingSession(run)
+            session = TrainingSession(run, recorder=RunRecorder.for_run(run, "app", resumed_from=ready.checkpoint))
             if ready.history:
                 session.history = MetricHistory.from_records(ready.history)
             if self.pace is not None:

@@ -9,6 +9,7 @@ Val and test are drawn first, so changing ``n_train`` leaves them unchanged for 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ Sampler = ExpressionSampler | StratifiedSampler
 
 #: how expressions are drawn (``core.data.stratified`` and ``core.data.sampling``); files and checkpoints
 #: saved before strategies existed were uniform, so a config without one reads as "uniform"
-STRATEGIES: tuple[str, ...] = ("stratified", "uniform")
+STRATEGIES: tuple[str, ...] = ("stratified", "uniform", "all")
+#: the "all" strategy enumerates the task's expressions: at most this many
+MAX_ENUMERATED = 1_000_000
 LEGACY_STRATEGY = "uniform"
 
 
@@ -58,9 +61,12 @@ class Example:
 DATASET_OPTIONS: tuple[Option, ...] = (
     Option("strategy", "choice", "stratified", "strategy",
            "stratified: every answer value, answer position, digit count, tie and depth well represented; "
-           "uniform: every number drawn uniformly (small numbers then rare in 0–99 tasks)",
+           "uniform: every number drawn uniformly (small numbers then rare in 0–99 tasks); "
+           "all: every expression of a small flat task exactly once, shuffled, cut into test, val and train "
+           "(modular addition: a share of all pairs to train on)",
            choices=STRATEGIES),
-    Option("n_train", "int", 10_000, "n_train", "training examples (drawn with replacement)", 1, MAX_TRAIN),
+    Option("n_train", "int", 10_000, "n_train",
+           "training examples (drawn with replacement; distinct with the strategy all)", 1, MAX_TRAIN),
     Option("n_val", "int", 1_000, "n_val", "validation examples (distinct, held out)", 0, MAX_HELD_OUT),
     Option("n_test", "int", 1_000, "n_test", "test examples (distinct, held out)", 0, MAX_HELD_OUT),
     Option("data_seed", "int", 0, "data seed", "the same task, sizes and seed give the same dataset", 0, MAX_SEED,
@@ -348,6 +354,8 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
     """
     if not isinstance(config, DatasetConfig):
         raise TypeError(f"generate_dataset needs a DatasetConfig, got {type(config).__name__}")
+    if config.strategy == "all":
+        return _enumerated_dataset(config, progress)
     _check_space(config)
     sampler = make_sampler(config)
     tracker = _Progress(progress, config.n_val + config.n_test + config.n_train)
@@ -367,6 +375,46 @@ def generate_dataset(config: DatasetConfig, progress: ProgressCallback | None = 
         train = _draw_split(rngs["train"], sampler, config.n_train, held_out, False, tracker)
     builder = _ExampleBuilder(sampler)
     return Dataset(config, builder.build(train), builder.build(val), builder.build(test))
+
+
+def enumerate_keys(task: TaskConfig) -> list[ExprKey]:
+    """Every flat expression of ``task`` as a key, in a fixed order: operation, argument count, then
+    the numbers in lexicographic order."""
+    keys: list[ExprKey] = []
+    values = range(task.max_value + 1)
+    for j, op in enumerate(task.operations):
+        lo, hi = task.arg_range(op)
+        for k in range(lo, hi + 1):
+            keys.extend((j, *args) for args in itertools.product(values, repeat=k))
+    return keys
+
+
+def _enumerated_dataset(config: DatasetConfig, progress: ProgressCallback | None) -> Dataset:
+    """The "all" strategy: every flat expression exactly once, shuffled by the seed, then cut into test
+    (first), val and train. Training is on a fixed share of the whole space — what grokking needs
+    (modular addition: train on 40% of all pairs a + b, test on the rest)."""
+    task = config.task
+    if task.max_depth > 1:
+        raise DatasetError("the strategy all enumerates flat expressions: set nesting to 1, or use stratified")
+    space = sum(count_flat_expressions(task).values())
+    if space > MAX_ENUMERATED:
+        raise DatasetError(f"the task {task.describe()} has {space:,} expressions, too many to enumerate "
+                           f"(at most {MAX_ENUMERATED:,}): use stratified, or a smaller task")
+    wanted = config.n_test + config.n_val + config.n_train
+    if wanted > space:
+        raise DatasetError(f"the task {task.describe()} has {space:,} expressions, but n_train + n_val + n_test = "
+                           f"{wanted:,}: with the strategy all each is used once, so lower them (at most "
+                           f"{space:,} together)")
+    tracker = _Progress(progress, wanted)
+    sampler = ExpressionSampler(task)
+    keys = enumerate_keys(task)
+    order = np.random.default_rng([config.seed, 0]).permutation(len(keys))
+    shuffled = [keys[i] for i in order[:wanted].tolist()]
+    cut1, cut2 = config.n_test, config.n_test + config.n_val
+    builder = _ExampleBuilder(sampler)
+    test, val, train = (builder.build(part) for part in (shuffled[:cut1], shuffled[cut1:cut2], shuffled[cut2:]))
+    tracker.advance(wanted)
+    return Dataset(config, train, val, test)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -32,8 +32,7 @@ from typing import Any
 from core.atomic import atomic_write_text
 from core.data.dataset import FORMAT, MAX_HELD_OUT, MAX_TRAIN, SPLIT_NAMES, VERSION, Dataset, DatasetConfig, Example
 from core.data.expression import Expression, parse_expression
-from core.data.operations import MAX_ARGS, OPERATIONS
-from core.data.task import ALLOWED_MAX_VALUES
+from core.data.operations import MAX_ARGS, MAX_NUMBER, OPERATIONS
 from core.errors import ConfigError, DatasetError, ExpressionError
 from core.paths import user_data_dir
 from core.safe_files import MiB, UnsafeFileError, read_regular_file
@@ -43,7 +42,7 @@ def _longest_flat_entry_bytes() -> int:
     """Bytes of the longest example line of any flat task: the widest operation name, the most
     arguments, the largest numbers (``      ["Second(99, ..., 99)", 99],``)."""
     op = max(OPERATIONS, key=len)
-    top = max(ALLOWED_MAX_VALUES)
+    top = MAX_NUMBER
     text = f"{op}({', '.join([str(top)] * MAX_ARGS)})"
     return len("      " + json.dumps([text, top]) + ",\n")
 

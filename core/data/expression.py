@@ -12,7 +12,15 @@ import re
 import string
 from dataclasses import dataclass
 
-from core.data.operations import MAX_ARGS, MAX_NUMBER, MIN_ARGS, OPERATIONS, canonical_operation
+from core.data.operations import (
+    MAX_ARGS,
+    MAX_NUMBER,
+    MIN_ARGS,
+    MODULAR,
+    OPERATIONS,
+    apply_operation,
+    canonical_operation,
+)
 from core.data.task import TaskConfig
 from core.errors import ExpressionError
 
@@ -22,10 +30,15 @@ _NUMBER_TOKENS: tuple[tuple[str, ...], ...] = tuple(tuple(str(v)) for v in range
 
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """An operation applied to numbers (0..99) or, for nested tasks, to other expressions."""
+    """An operation applied to numbers (0..99) or, for nested tasks, to other expressions.
+
+    ``modulus`` is the modulus of a modular operation (``Sum``: its task's max_value + 1; 0 = none, the
+    plain sum). It is not written in the text: the parser and the generators take it from the task.
+    """
 
     op: str
     args: tuple[int | Expression, ...]
+    modulus: int = 0
 
     def __post_init__(self) -> None:
         # Constructing a bad expression in code is refused here, so every Expression is evaluable.
@@ -47,11 +60,15 @@ class Expression:
                     raise ExpressionError(f"number {a} is out of range 0..{MAX_NUMBER}")
             elif not isinstance(a, Expression):
                 raise ExpressionError(f"an argument must be an int or an Expression, got {a!r}")
+        if type(self.modulus) is not int or self.modulus < 0:
+            raise ExpressionError(f"the modulus must be a whole number ≥ 0, got {self.modulus!r}")
+        if self.modulus and self.op not in MODULAR:
+            object.__setattr__(self, "modulus", 0)  # only modular operations have one
 
     def evaluate(self) -> int:
         """The answer the model should produce."""
         values = [a.evaluate() if isinstance(a, Expression) else a for a in self.args]
-        return OPERATIONS[self.op](values)
+        return apply_operation(self.op, values, self.modulus)
 
     def tokens(self) -> list[str]:
         """Model tokens, numbers digit by digit: ``Max(5, 42)`` → Max ( 5 , 4 2 )."""
@@ -219,7 +236,7 @@ class _Parser:
             raise self.unexpected(sep, "',' or ')' after an argument")
         if len(args) < lo:
             raise self.fail(f"too few arguments: {op} needs at least {lo}{self.in_task()}, got {len(args)}", sep.pos)
-        return Expression(op, tuple(args))
+        return Expression(op, tuple(args), modulus_of(op, self.task))
 
     def in_task(self) -> str:
         return " in this task" if self.task is not None else ""
@@ -301,4 +318,9 @@ def _parse_canonical_flat(text: str, task: TaskConfig | None) -> Expression | No
         return None
     if not lo <= len(numbers) <= hi or max(numbers) > largest:
         return None
-    return Expression(op, numbers)
+    return Expression(op, numbers, modulus_of(op, task))
+
+
+def modulus_of(op: str, task: TaskConfig | None) -> int:
+    """The modulus an ``op`` expression of ``task`` has: the task's for a modular operation, else 0."""
+    return task.modulus if task is not None and op in MODULAR else 0

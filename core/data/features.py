@@ -8,6 +8,10 @@ them (``core.train.slices``): one definition, so "answer position" means the sam
 from __future__ import annotations
 
 from core.data.expression import Expression
+from core.data.operations import MODULAR
+
+#: ``answer_position`` of an expression whose answer is no argument (Sum's is computed from all)
+NO_POSITION = -1
 
 
 def top_level_values(expr: Expression) -> list[int]:
@@ -20,14 +24,20 @@ def answer_position(expr: Expression) -> int:
 
     Where several arguments equal the answer (a tie), the first of them is taken: for ``Max(7, 2, 7)``
     that is 0, even though the model may have "looked at" the last 7. ``First`` is 0 by definition,
-    ``Second`` 1 unless the first argument has the same value, and so on.
+    ``Second`` 1 unless the first argument has the same value, and so on. A modular operation (Sum)
+    computes its answer from every argument, so no argument is it: ``NO_POSITION``.
     """
+    if expr.op in MODULAR:
+        return NO_POSITION
     return top_level_values(expr).index(expr.evaluate())
 
 
 def has_tie(expr: Expression) -> bool:
     """Whether the answer's value occurs more than once among the top-level arguments: then the
-    operation's choice does not matter for the answer (``Max(4, 4)`` is 4 whichever 4 is picked)."""
+    operation's choice does not matter for the answer (``Max(4, 4)`` is 4 whichever 4 is picked).
+    A Sum has no tie: its answer is not picked from the arguments."""
+    if expr.op in MODULAR:
+        return False
     return top_level_values(expr).count(expr.evaluate()) > 1
 
 

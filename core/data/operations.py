@@ -1,8 +1,11 @@
 """The toy operations the models learn, defined once.
 
 The generator labels examples with these functions and ``Expression.evaluate`` calls them, so there is
-a single definition of what ``Second(4, 7, 1)`` means. Names are canonically capitalised; the parser
-and ``TaskConfig`` map any capitalisation to them with ``canonical_operation``.
+a single definition of what ``Second(4, 7, 1)`` means. ``Sum`` is modular: its answer is
+``(a₁ + … + a_k) mod m`` with m = max_value + 1 of the task (10 over digits, 100 over 0–99, p for
+modular addition ``a + b mod p``), so like every other answer it is a number of the task. Names are
+canonically capitalised; the parser and ``TaskConfig`` map any capitalisation to them with
+``canonical_operation``.
 """
 
 from __future__ import annotations
@@ -35,15 +38,26 @@ def _min(args: Sequence[int]) -> int:
     return min(args)
 
 
+def _sum(args: Sequence[int]) -> int:
+    return sum(args)
+
+
 OPERATIONS: dict[str, Callable[[Sequence[int]], int]] = {
     "First": _first,
     "Second": _second,
     "Last": _last,
     "Max": _max,
     "Min": _min,
+    "Sum": _sum,
 }
 
-MIN_ARGS: dict[str, int] = {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1}
+MIN_ARGS: dict[str, int] = {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1, "Sum": 1}
+
+#: operations whose answer is taken modulo the task's number of values (max_value + 1)
+MODULAR: frozenset[str] = frozenset({"Sum"})
+
+#: the operations a task uses when none are named: the five that pick one of their arguments
+DEFAULT_OPERATIONS: tuple[str, ...] = ("First", "Second", "Last", "Max", "Min")
 
 _BY_LOWER: dict[str, str] = {name.lower(): name for name in OPERATIONS}
 
@@ -53,8 +67,9 @@ def canonical_operation(name: str) -> str | None:
     return _BY_LOWER.get(name.lower())
 
 
-def apply_operation(name: str, args: Sequence[int]) -> int:
-    """Evaluate operation ``name`` (canonical spelling) on ``args``."""
+def apply_operation(name: str, args: Sequence[int], modulus: int = 0) -> int:
+    """Evaluate operation ``name`` (canonical spelling) on ``args``; a modular operation's result is
+    reduced mod ``modulus`` (when it is not 0)."""
     fn = OPERATIONS.get(name)
     if fn is None:
         raise ExpressionError(f"unknown operation {name!r}; known operations: {', '.join(OPERATIONS)}", str(name))
@@ -63,4 +78,5 @@ def apply_operation(name: str, args: Sequence[int]) -> int:
             f"{name} needs at least {MIN_ARGS[name]} argument{'s' if MIN_ARGS[name] > 1 else ''}, got {len(args)}",
             name,
         )
-    return fn(args)
+    value = fn(args)
+    return value % modulus if modulus and name in MODULAR else value

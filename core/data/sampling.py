@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from core.data.expression import Expression
+from core.data.expression import Expression, modulus_of
 from core.data.task import TaskConfig
 
 ExprKey: TypeAlias = tuple  # (op_index, *args); each arg an int or a nested ExprKey
@@ -100,7 +100,8 @@ class ExpressionSampler:
 
     def build(self, key: ExprKey) -> Expression:
         """The Expression a key stands for."""
+        op = self._names[key[0]]
         if self.task.max_depth == 1:  # flat: the key's tail already is the args tuple
-            return Expression(self._names[key[0]], key[1:])
+            return Expression(op, key[1:], modulus_of(op, self.task))
         args = tuple(a if type(a) is int else self.build(a) for a in key[1:])
-        return Expression(self._names[key[0]], args)
+        return Expression(op, args, modulus_of(op, self.task))

@@ -11,10 +11,12 @@ a share is given):
     depth d           uniform in 1..max_depth (nested tasks); one argument is an expression of depth d−1
     answer a          uniform in 0..max_value — every answer value equally often
     small             with share SMALL_SHARE (0–99 tasks): every number of the expression is single-digit
-    answer position   Max/Min: uniform in 0..k−1; First 0, Second 1, Last k−1
+    answer position   Max/Min: uniform in 0..k−1; First 0, Second 1, Last k−1; Sum: the argument
+                      that is solved for last, uniform in 0..k−1
     the other numbers Max: in 0..a−1, Min: in a+1..max, First/Second/Last: anywhere (only 0 for
                       Max(0, …) and max for Min(max, …), where nothing else is possible); each number's
-                      digit count 1 or 2 with equal chance where both are possible
+                      digit count 1 or 2 with equal chance where both are possible; Sum: anywhere,
+                      and then the argument at the answer position is (a − the others' sum) mod m
     close             with share CLOSE_SHARE the other numbers lie within CLOSE_WINDOW of the answer
     tie               with share TIE_SHARE one other argument equals the answer (Max(7, 2, 7))
     nested arguments  an argument chosen to be an expression is built the same way *with its value
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.expression import Expression
+from core.data.expression import Expression, modulus_of
 from core.data.sampling import NEST_PROBABILITY, ExprKey, _rows_to_keys
 from core.data.task import TaskConfig
 
@@ -40,7 +42,7 @@ TIE_SHARE = 0.15  # one other argument equals the answer
 
 # How the answer is found, per operation: by position, or by value
 _POSITIONAL = {"First": 0, "Second": 1, "Last": -1}
-_MAX, _MIN, _AT = 0, 1, 2
+_MAX, _MIN, _AT, _SUM = 0, 1, 2, 3
 
 
 def _uniform_between(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -71,7 +73,7 @@ class StratifiedSampler:
         self._lo = np.array([task.arg_range(op)[0] for op in task.operations], dtype=np.int64)
         self._hi = task.max_args
         self._max = task.max_value
-        rule = [_MAX if op == "Max" else _MIN if op == "Min" else _AT for op in task.operations]
+        rule = [{"Max": _MAX, "Min": _MIN, "Sum": _SUM}.get(op, _AT) for op in task.operations]
         self._rule = np.array(rule, dtype=np.int64)
         self._fixed = np.array([_POSITIONAL.get(op, 0) for op in task.operations], dtype=np.int64)
 
@@ -110,6 +112,11 @@ class StratifiedSampler:
         other = (position + rng.integers(1, np.maximum(counts, 2))) % counts  # any position but the answer's
         numbers[rows[tie], other[tie]] = values[tie]
         numbers[rows, position] = values
+        summed = rule == _SUM
+        if summed.any():  # the answer-position argument makes the sum come out at the answer
+            used = np.arange(width)[None, :] < counts[:, None]
+            others = (numbers * used).sum(axis=1) - numbers[rows, position]
+            numbers[rows[summed], position[summed]] = (values[summed] - others[summed]) % self.task.modulus
         keys = _rows_to_keys(ops, counts, numbers)
         if self.task.max_depth > 1 and (depths > 1).any():
             self._nest(rng, keys, numbers, counts, depths)
@@ -143,7 +150,8 @@ class StratifiedSampler:
     def build(self, key: ExprKey) -> Expression:
         """The Expression a key stands for."""
         args = tuple(a if type(a) is int else self.build(a) for a in key[1:])
-        return Expression(self._names[key[0]], args)
+        op = self._names[key[0]]
+        return Expression(op, args, modulus_of(op, self.task))
 
 
 class HeldOutCap:
@@ -156,7 +164,7 @@ class HeldOutCap:
 
         Max   (a+1)^k − a^k          (all numbers ≤ a, minus those all < a)
         Min   (N−a)^k − (N−a−1)^k    (all ≥ a, minus all > a), N = max_value + 1
-        First, Second, Last   N^(k−1)  (the answer's position fixed, the others free)
+        First, Second, Last, Sum   N^(k−1)  (the answer's argument fixed by the others, they are free)
 
     Each of validation and test takes at most ⌊size/4⌋ of a stratum, so training keeps at least half of
     every stratum, and all of a stratum of fewer than four (``Max(0, 0, 0)`` is the only Max with answer 0
@@ -166,6 +174,7 @@ class HeldOutCap:
     """
 
     def __init__(self, task: TaskConfig, n: int) -> None:
+        self._task = task
         self._names = task.operations
         self._n = task.max_value + 1
         self._taken: dict[tuple[int, int, int], int] = {}
@@ -185,7 +194,7 @@ class HeldOutCap:
         if self.patience <= 0 or any(type(a) is not int for a in args):
             return True
         op = self._names[key[0]]
-        answer = Expression(op, args).evaluate()
+        answer = Expression(op, args, modulus_of(op, self._task)).evaluate()
         stratum = (key[0], len(args), answer)
         taken = self._taken.get(stratum, 0)
         if taken >= self._size(op, len(args), answer) // 4:

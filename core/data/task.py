@@ -10,11 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from core.data.operations import MAX_ARGS, MIN_ARGS, OPERATIONS, canonical_operation
+from core.data.operations import (
+    DEFAULT_OPERATIONS,
+    MAX_ARGS,
+    MAX_NUMBER,
+    MIN_ARGS,
+    MODULAR,
+    OPERATIONS,
+    canonical_operation,
+)
+from core.data.vocab import LATER_TOKENS, VOCAB
 from core.errors import ConfigError
 from core.validation import Option, option_defaults, validate_options
 
-ALLOWED_MAX_VALUES: tuple[int, ...] = (9, 99)
+#: the usual ranges of numbers: digits and 0–99 (any max_value from 1 to 99 is allowed: modular
+#: addition uses a prime p = max_value + 1)
+USUAL_MAX_VALUES: tuple[int, ...] = (9, 99)
 MAX_DEPTH = 3
 
 
@@ -37,11 +48,11 @@ def _normalised_operations(ops: Any) -> tuple[str, ...]:
 
 #: The task's options (see ``core.validation.Option``), in the order they are checked.
 TASK_OPTIONS: tuple[Option, ...] = (
-    Option("operations", "names", tuple(OPERATIONS), "operations",
+    Option("operations", "names", DEFAULT_OPERATIONS, "operations",
            "the operations, comma-separated (their order fixes the operation ids)", choices=tuple(OPERATIONS),
            aliases=("--ops",), normalise=_normalised_operations),
-    Option("max_value", "choice", 9, "max value", "numbers (and answers) go from 0 to this",
-           choices=ALLOWED_MAX_VALUES, choice_labels=tuple(f"0–{v}" for v in ALLOWED_MAX_VALUES)),
+    Option("max_value", "int", 9, "max value",
+           "numbers (and answers) go from 0 to this: 9 (digits), 99, or p − 1 for Sum mod p", 1, MAX_NUMBER),
     Option("min_args", "int", 3, "min args", "fewest arguments per expression", 1, MAX_ARGS),
     Option("max_args", "int", 3, "max args", "most arguments per expression", 1, MAX_ARGS),
     Option("max_depth", "int", 1, "nesting", "nesting depth: 1 = flat; 2–3 let arguments be expressions themselves",
@@ -54,7 +65,8 @@ _DEFAULT = option_defaults(TASK_OPTIONS)
 @dataclass(frozen=True)
 class TaskConfig:
     """A family of expressions: ``operations`` over numbers 0..``max_value`` with ``min_args``..
-    ``max_args`` arguments; ``max_depth`` > 1 lets arguments be expressions themselves."""
+    ``max_args`` arguments; ``max_depth`` > 1 lets arguments be expressions themselves. ``Sum`` is
+    taken mod ``max_value + 1`` (``modulus``)."""
 
     operations: tuple[str, ...] = _DEFAULT["operations"]
     max_value: int = _DEFAULT["max_value"]
@@ -75,6 +87,19 @@ class TaskConfig:
     @property
     def num_classes(self) -> int:
         """Number of possible answers (0..max_value): the encoder's output size."""
+        return self.max_value + 1
+
+    @property
+    def vocab_size(self) -> int:
+        """Tokens a model of this task embeds: the vocabulary up to the last token the task uses. A task
+        of the first five operations keeps the 21 tokens models had before ``Sum`` (so its models, and
+        their seeded initialisation, are what they were); a task with Sum needs the tokens up to it."""
+        base = len(VOCAB) - len(LATER_TOKENS)
+        return max(base, *(VOCAB.id_of(op) + 1 for op in self.operations))
+
+    @property
+    def modulus(self) -> int:
+        """The modulus of the modular operations (Sum): the number of values, max_value + 1."""
         return self.max_value + 1
 
     @property
@@ -112,6 +137,8 @@ class TaskConfig:
         else:
             args = f"{self.min_args}–{self.max_args} args"
         parts = ["/".join(self.operations), f"0–{self.max_value}", args]
+        if any(op in MODULAR for op in self.operations):
+            parts.append(f"mod {self.modulus}")
         if self.max_depth > 1:
             parts.append(f"nested ≤ {self.max_depth}")
         return " · ".join(parts)

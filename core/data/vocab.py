@@ -2,7 +2,9 @@
 
 Ids are fixed (PAD=0, EOS=1, "="=2, digits at 3..12, then operation names and punctuation) because
 they are baked into every trained embedding table: a checkpoint stores ``to_dict()`` so that loading it
-can verify, with ``==``, that the ids still mean the same tokens.
+can verify that the ids still mean the same tokens. Tokens added later (``Sum``) go at the end, so an
+older model's vocabulary is a prefix of this one (``extends``): its ids mean the same tokens, and it
+simply has no embedding for the new ones (a task that uses them needs a model built with them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, EOS_TOKEN, SEP_TOKEN)
 DIGIT_TOKENS: tuple[str, ...] = tuple(str(d) for d in range(10))
 OPERATION_TOKENS: tuple[str, ...] = ("First", "Second", "Last", "Max", "Min")
 PUNCTUATION_TOKENS: tuple[str, ...] = ("(", ")", ",")
-DEFAULT_TOKENS: tuple[str, ...] = SPECIAL_TOKENS + DIGIT_TOKENS + OPERATION_TOKENS + PUNCTUATION_TOKENS
+#: tokens added after the first models shipped: appended, so older vocabularies stay prefixes
+LATER_TOKENS: tuple[str, ...] = ("Sum",)
+DEFAULT_TOKENS: tuple[str, ...] = (SPECIAL_TOKENS + DIGIT_TOKENS + OPERATION_TOKENS + PUNCTUATION_TOKENS
+                                   + LATER_TOKENS)
 
 _FIRST_DIGIT_ID = len(SPECIAL_TOKENS)
 
@@ -69,6 +74,15 @@ class Vocabulary:
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self)} tokens)"
+
+    def extends(self, other: Vocabulary) -> bool:
+        """Whether ``other``'s tokens are this vocabulary's first ones: every id of ``other`` means the
+        same token here (an older checkpoint's vocabulary against this program's)."""
+        return self._tokens[: len(other._tokens)] == other._tokens
+
+    def prefix(self, size: int) -> Vocabulary:
+        """The vocabulary of this one's first ``size`` tokens: what a model of ``vocab_size`` = size knows."""
+        return self if size == len(self._tokens) else Vocabulary(self._tokens[:size])
 
     def id_of(self, token: str) -> int:
         """The id of ``token``; a DatasetError (not a bare KeyError) names the unknown token."""

@@ -79,8 +79,9 @@ def cell_tokens(inp: CellInput) -> CellResult:
     what = ("the expression's tokens" if m.kind == "encoder"
             else 'the expression\'s tokens and "=", after which the answer is written')
     table = Table("token ids", [f"{i} {t}" for i, t in enumerate(toks)], ["id"], np.array(ids, float)[:, None], 0)
-    pairs = [f"{i}:{t}" for i, t in enumerate(VOCAB.tokens)]
-    notes = [f"vocabulary, {len(VOCAB)} tokens: " + " ".join(pairs[:11]), "  " + " ".join(pairs[11:])]
+    known = VOCAB.tokens[: m.config.vocab_size]
+    pairs = [f"{i}:{t}" for i, t in enumerate(known)]
+    notes = [f"vocabulary, {len(known)} tokens: " + " ".join(pairs[:11]), "  " + " ".join(pairs[11:])]
     if pad:
         notes.append(f"{pad} × [PAD] (id {VOCAB.pad_id}) appended: the pad mask keeps them out of attention")
     return CellResult("tokens", f"Tokens of {inp.expression}",

@@ -138,7 +138,7 @@ def short_run(task: TaskConfig, kind: str, lr: float, steps: int = 50, seed: int
                               optimizer=OptimizerConfig(lr=lr, batch_size=32))
     run = factory(config)
     losses = [run.train_step().loss for _ in range(steps)]
-    n = task.num_classes if kind == "encoder" else len(VOCAB)
+    n = task.num_classes if kind == "encoder" else config.model.vocab_size
     return ShortRun(lr, losses, math.log(n))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from core.data.batching import encode_examples
 from core.data.dataset import Example
-from core.data.expression import Expression, parse_expression
+from core.data.expression import Expression, modulus_of, parse_expression
 from core.data.operations import MIN_ARGS
 from core.data.task import TaskConfig
 from core.errors import ConfigError, ExpressionError
@@ -251,7 +251,7 @@ def nested_expression(rng: np.random.Generator, task: TaskConfig, depth: int, op
     args: list[int | Expression] = list(_values(rng, 0, task.max_value, k))
     if depth > 1:
         args[int(rng.integers(k))] = nested_expression(rng, task, depth - 1)
-    return Expression(op, tuple(args))
+    return Expression(op, tuple(args), modulus_of(op, task))
 
 
 def _deep(rng: np.random.Generator, op: str, k: int, task: TaskConfig) -> Args:
@@ -356,7 +356,7 @@ def _draw_region(region: Region, task: TaskConfig, n: int, seed: int,
     def draw() -> Expression | None:
         op, lo, hi = plan[next(turn) % len(plan)]  # operations in turn, as the dataset balances them
         args = draw_args(rng, op, int(rng.integers(lo, hi + 1)), task)
-        return None if args is None else Expression(op, args)
+        return None if args is None else Expression(op, args, modulus_of(op, task))
 
     return collect_distinct(draw, n, fits, n * DRAWS_PER_EXAMPLE)
 

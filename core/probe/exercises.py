@@ -22,7 +22,7 @@ import numpy as np
 
 from core.data.expression import parse_expression
 from core.data.task import TaskConfig
-from core.data.vocab import VOCAB
+from core.data.vocab import DIGIT_TOKENS, PUNCTUATION_TOKENS, SPECIAL_TOKENS
 from core.errors import ConfigError, LLMLearnError
 from core.nn.models import build_model
 from core.nn.models.factory import Model
@@ -88,9 +88,10 @@ def _number_verdict(x: float, target: float, measured: str, why: str, rel: float
 
 # -- tokens and sizes -------------------------------------------------------------------------------
 def _vocab_size(ctx: ExerciseContext, x: float, p: dict[str, Any]) -> Verdict:
-    n = len(VOCAB)
-    return _number_verdict(x, n, f"{n} tokens", "3 specials ([PAD], [EOS], =), 10 digits, 5 operations and ( ) ,.",
-                           rel=0)
+    n = ctx.model.config.vocab_size
+    ops = n - len(SPECIAL_TOKENS) - len(DIGIT_TOKENS) - len(PUNCTUATION_TOKENS)
+    return _number_verdict(x, n, f"{n} tokens", f"3 specials ([PAD], [EOS], =), 10 digits, {ops} operations and "
+                           "( ) ,.", rel=0)
 
 
 def _token_count(ctx: ExerciseContext, x: float, p: dict[str, Any]) -> Verdict:

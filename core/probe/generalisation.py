@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.data.expression import Expression
+from core.data.expression import Expression, modulus_of
 from core.data.operations import MAX_ARGS, MAX_NUMBER, MIN_ARGS
 from core.data.task import MAX_DEPTH, TaskConfig
 from core.nn.models.factory import Model
@@ -119,13 +119,15 @@ def _plan_wider(task: TaskConfig, kind: str) -> tuple[TaskConfig | None, str]:
 
 def _draw_more_args(rng: np.random.Generator, task: TaskConfig, wide: TaskConfig) -> Expression:
     op = task.operations[int(rng.integers(len(task.operations)))]
-    return Expression(op, tuple(_values(rng, task, int(rng.integers(task.max_args + 1, MAX_ARGS + 1)))))
+    return Expression(op, tuple(_values(rng, task, int(rng.integers(task.max_args + 1, MAX_ARGS + 1)))),
+                      modulus_of(op, task))
 
 
 def _draw_fewer_args(rng: np.random.Generator, task: TaskConfig, wide: TaskConfig) -> Expression:
     ops = [op for op in task.operations if MIN_ARGS[op] < task.arg_range(op)[0]]
     op = ops[int(rng.integers(len(ops)))]
-    return Expression(op, tuple(_values(rng, task, int(rng.integers(MIN_ARGS[op], task.arg_range(op)[0])))))
+    return Expression(op, tuple(_values(rng, task, int(rng.integers(MIN_ARGS[op], task.arg_range(op)[0])))),
+                      modulus_of(op, task))
 
 
 def _draw_deeper(rng: np.random.Generator, task: TaskConfig, wide: TaskConfig) -> Expression:
@@ -137,7 +139,7 @@ def _draw_wider(rng: np.random.Generator, task: TaskConfig, wide: TaskConfig) ->
     lo, hi = task.arg_range(op)
     values = _values(rng, wide, int(rng.integers(lo, hi + 1)))
     values[int(rng.integers(len(values)))] = int(rng.integers(task.max_value + 1, MAX_NUMBER + 1))
-    return Expression(op, tuple(values))
+    return Expression(op, tuple(values), modulus_of(op, task))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.data.dataset import DATASET_OPTIONS, DatasetConfig
+from core.data.operations import DEFAULT_OPERATIONS
 from core.data.task import TASK_OPTIONS, TaskConfig
 from core.errors import ConfigError
 from core.nn.config import MODEL_OPTIONS
@@ -114,7 +115,9 @@ def flat_options(config: RunConfig) -> dict[str, Any]:
 
 
 def default_checkpoint_name(config: RunConfig) -> str:
-    """A name that tells runs of different tasks apart: kind, number range, argument counts, nesting."""
+    """A name that tells runs of different tasks apart: kind, operations (unless the usual five),
+    number range, argument counts, nesting."""
     t = config.dataset.task
     nested = f"-depth{t.max_depth}" if t.max_depth > 1 else ""
-    return f"{config.model.kind}-0-{t.max_value}-{t.min_args}to{t.max_args}args{nested}"
+    ops = "" if t.operations == DEFAULT_OPERATIONS else "-" + "-".join(op.lower() for op in t.operations)
+    return f"{config.model.kind}{ops}-0-{t.max_value}-{t.min_args}to{t.max_args}args{nested}"

@@ -70,8 +70,14 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         task = self.dataset.task
-        if self.model.vocab_size != len(VOCAB):
-            raise ConfigError(f"model vocab_size {self.model.vocab_size} does not match the vocabulary ({len(VOCAB)})")
+        if self.model.vocab_size > len(VOCAB):
+            raise ConfigError(f"model vocab_size {self.model.vocab_size} is larger than the vocabulary ({len(VOCAB)})")
+        # an older model's vocabulary is a prefix of today's: it must still hold every token of the task
+        unknown = [op for op in task.operations if VOCAB.id_of(op) >= self.model.vocab_size]
+        if unknown:
+            raise ConfigError(f"the model's vocabulary ({self.model.vocab_size} tokens, made before "
+                              f"{', '.join(unknown)} existed) has no token for {', '.join(unknown)}: "
+                              f"train a new model for this task")
         if self.model.kind == "encoder" and self.model.num_classes != task.num_classes:
             raise ConfigError(f"model num_classes {self.model.num_classes} does not match the task's "
                               f"{task.num_classes} possible answers")
@@ -93,7 +99,7 @@ class RunConfig:
         task = dataset.task
         need = task.max_expression_tokens + (task.max_answer_tokens + 1 if kind == "decoder" else 0)
         model_kwargs.setdefault("max_len", max(32, need))
-        model = ModelConfig(kind=kind, vocab_size=len(VOCAB), num_classes=task.num_classes, **model_kwargs)
+        model = ModelConfig(kind=kind, vocab_size=task.vocab_size, num_classes=task.num_classes, **model_kwargs)
         return cls(dataset, model, optimizer or OptimizerConfig(), seed, epochs, eval_every)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.nn.models.factory import Model
+from core.train.attention_stats import attention_entropy
 from core.train.checkpoint import checkpoint_dir, save_checkpoint
 from core.train.evaluation import EvalResult
 from core.train.events import (
@@ -41,6 +42,7 @@ from core.train.events import (
     UntilMetEvent,
 )
 from core.train.history import MetricHistory
+from core.train.records import RunRecorder
 from core.train.run import Run, check_option
 from core.train.run_until import RunUntil, UntilWatch
 from core.train.trainer import StepMetrics
@@ -64,8 +66,9 @@ class ParameterSnapshot:
 
 
 class TrainingSession:
-    def __init__(self, run: Run, history_capacity: int = 1000) -> None:
+    def __init__(self, run: Run, history_capacity: int = 1000, recorder: RunRecorder | None = None) -> None:
         self.run = run
+        self.recorder = recorder  # writes the run's record (``core.train.records``), on the worker thread
         self.events: queue.Queue[Event] = queue.Queue()
         self.history = MetricHistory(history_capacity)
         self.lock = threading.RLock()
@@ -195,6 +198,9 @@ class TrainingSession:
 
     def _set_state(self, state: SessionState, cause: Cause, reason: str = "") -> None:
         self._state = state
+        if self.recorder is not None:
+            self.recorder.state("diverged" if cause == Cause.DIVERGED else "error" if cause == Cause.ERROR
+                                else state)
         self._emit(StateEvent(state, self.run.step, reason, cause))
         self._notify()
 
@@ -256,6 +262,8 @@ class TrainingSession:
         run = self.run
         if name == "stop":
             self._budget = 0
+            if self.recorder is not None:
+                self.recorder.close()
             self._set_state("stopped", Cause.STOPPED, "stopped by request")
             return True
         if name in ("run", "step", "epoch"):
@@ -283,6 +291,8 @@ class TrainingSession:
             with self.lock:
                 run.apply_edit({"field": field, "value": value})
             self.history.mark(run.step, f"{field}={value:g}")
+            if self.recorder is not None:
+                self.recorder.edit(run.step, field, float(value))
             self._emit(EditEvent(run.step, field, float(value)))
         elif name == "until":
             self._watch.set(arg, run.step)
@@ -294,6 +304,8 @@ class TrainingSession:
             metrics = {"val_accuracy": self.last_eval.accuracy if self.last_eval else None, "steps": run.step}
             with self.lock:
                 path = save_checkpoint(run, ck_name, root, history=self.history.to_records(), metrics=metrics)
+            if self.recorder is not None:
+                self.recorder.checkpoint(run.step, ck_name, str(path))
             self._emit(CheckpointEvent(run.step, ck_name, str(path)))
         elif name == "call":
             with self.lock:
@@ -340,6 +352,8 @@ class TrainingSession:
     def _record_step(self, m: StepMetrics, epoch: int, tokens_per_s: float, examples_per_s: float) -> None:
         values = {"train/loss": m.loss, "train/accuracy": m.accuracy, "lr": m.lr, "grad_norm": m.grad_norm}
         self.history.add(m.step, values)
+        if self.recorder is not None:
+            self.recorder.step(m.step, values)
         self._emit(StepEvent(m.step, epoch, m.loss, m.accuracy, m.lr, m.grad_norm, tokens_per_s, examples_per_s,
                              time.monotonic()))
 
@@ -347,6 +361,7 @@ class TrainingSession:
         run = self.run
         with self.lock:
             result = run.evaluate("val")
+            entropy = attention_entropy(run.model, run.val_split) if run.val_split is not None else {}
         if result is None:
             return
         self.last_eval = result
@@ -355,13 +370,19 @@ class TrainingSession:
         by_op = {ops[i]: acc for i, acc in result.accuracy_by_op.items()}
         values = {"val/loss": result.loss, "val/accuracy": result.accuracy}
         values.update({f"val/accuracy/{op}": acc for op, acc in by_op.items()})
+        values.update(entropy)
         self.history.add(run.step, values)
+        if self.recorder is not None:
+            self.recorder.evaluation(run.step, values)
         self._emit(EvalEvent(run.step, epoch, "val", result.loss, result.accuracy, by_op,
                              dict(result.accuracy_by_nargs)))
 
     # -- convenience for non-UI callers -----------------------------------------------------------
     def checkpoint_event(self, name: str, path: str) -> None:
-        """Report a checkpoint saved by the caller itself (``save`` reports its own)."""
+        """Report a checkpoint saved by the caller itself (``save`` reports its own). Called between steps
+        (the CLI saves while the worker is paused or on its own thread under ``lock``)."""
+        if self.recorder is not None:
+            self.recorder.checkpoint(self.run.step, name, path)
         self._emit(CheckpointEvent(self.run.step, name, path))
 
     def drain(self) -> list[Event]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.data.expression import Expression
-from core.data.features import digit_pattern, top_level_values
+from core.data.features import answer_position, digit_pattern, has_tie
 
 #: (key used in JSON, title shown to people), in the order reports list them
 SLICINGS: tuple[tuple[str, str], ...] = (
@@ -53,10 +53,9 @@ class Slice:
 
 
 def _features(expr: Expression, max_value: int) -> tuple[str, int, int, int, str, str, int]:
-    values = top_level_values(expr)
-    answer = expr.evaluate()
-    tie = TIE if values.count(answer) > 1 else NO_TIE
-    return (expr.op, len(values), answer, values.index(answer), digit_pattern(expr, max_value), tie, expr.depth)
+    tie = TIE if has_tie(expr) else NO_TIE
+    return (expr.op, expr.n_args, expr.evaluate(), answer_position(expr), digit_pattern(expr, max_value), tie,
+            expr.depth)
 
 
 def _pattern_key(label: str) -> tuple[int, tuple[int, ...]]:

@@ -18,10 +18,10 @@ EXPLAIN_DIR = Path(__file__).resolve().parent
 
 #: every topic, in the order ``n`` / ``p`` page through them in the dialog
 TOPICS: tuple[str, ...] = ("learn", "dataset", "training", "charts", "inference", "attention", "generation",
-                           "logit-lens", "inspector", "embeddings", "gradcheck", "evaluation", "lab")
+                           "logit-lens", "inspector", "embeddings", "gradcheck", "evaluation", "lab", "runs")
 #: the topic of each pane (by its TabPane id)
 PANE_TOPICS: dict[str, str] = {"learn": "learn", "dataset": "dataset", "training": "training",
-                               "inference": "inference", "inspector": "inspector", "lab": "lab"}
+                               "inference": "inference", "inspector": "inspector", "lab": "lab", "runs": "runs"}
 #: widget ids → topic: the panes themselves and the views inside them that have a topic of their own
 ID_TOPICS: dict[str, str] = {
     "learn-pane": "learn",
@@ -37,6 +37,7 @@ ID_TOPICS: dict[str, str] = {
     "insp-gradcheck-section": "gradcheck",
     "insp-eval-section": "evaluation",
     "lab-pane": "lab",
+    "runs-pane": "runs",
 }
 
 

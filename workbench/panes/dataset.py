@@ -42,8 +42,9 @@ from core.data.dataset_file import (
     load_dataset,
     save_dataset,
 )
-from core.data.operations import OPERATIONS
+from core.data.operations import DEFAULT_OPERATIONS, OPERATIONS
 from core.errors import LLMLearnError
+from core.train.presets import PRESETS, Preset, preset
 from workbench.render.dataset import bar_chart, coverage_sections
 from workbench.screens.confirm_dataset_save import ConfirmDatasetSaveScreen
 from workbench.served import is_served
@@ -111,6 +112,14 @@ class DatasetPane(Container):
             super().__init__()
             self.config = config
 
+    class PresetChosen(Message):
+        """A preset was chosen: its task is in the form (and being generated); the app sets the model and
+        optimiser it comes with in the Training pane."""
+
+        def __init__(self, preset: Preset) -> None:
+            super().__init__()
+            self.preset = preset
+
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.dataset: Dataset | None = None
@@ -128,12 +137,18 @@ class DatasetPane(Container):
         with Horizontal(id="dataset-body"):
             with VerticalScroll(id="dataset-form", classes="form"):
                 yield Static("", id="dataset-config-status")
+                yield Label("preset", classes="field-label")
+                yield Select([(p.title, p.name) for p in PRESETS.values()], prompt="choose a preset…",
+                             id="preset-select", compact=True,
+                             tooltip="A task with a model and optimiser that suit it; the form below shows it and "
+                                     "can still be changed")
+                yield Static("", id="preset-note")
                 yield Static("Task", classes="section-title")
                 yield Label("operations", classes="field-label")
                 with FocusRow(id="ops-row", classes="field-row"):
                     with Grid(id="ops"):
                         for op in OPERATIONS:
-                            yield Checkbox(op, value=True, compact=True, id=f"op-{op}")
+                            yield Checkbox(op, value=op in DEFAULT_OPERATIONS, compact=True, id=f"op-{op}")
                     yield Static("the operations the expressions use (space ticks one)", classes="field-help")
                     yield Static("", classes="field-error")
                 for spec in DATASET_FIELDS[:4]:
@@ -236,6 +251,22 @@ class DatasetPane(Container):
             for key, value in dataset_form_values(config).items():
                 self.row(key).set_value(value)
         self.validate_form()
+
+    @on(Select.Changed, "#preset-select")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if not isinstance(event.value, str):
+            return
+        self.choose_preset(preset(event.value))
+
+    def choose_preset(self, chosen: Preset) -> None:
+        """Show ``chosen``'s task in the form, generate it, and tell the app (which sets the model)."""
+        with self.prevent(Select.Changed):
+            self.query_one("#preset-select", Select).value = chosen.name
+        self.query_one("#preset-note", Static).update(chosen.what)
+        self.set_form(chosen.run_config().dataset)
+        self.post_message(self.PresetChosen(chosen))
+        self.generate()
 
     @on(Input.Changed, "#dataset-form Input")
     @on(Select.Changed, "#dataset-form Select")

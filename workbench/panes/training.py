@@ -13,15 +13,20 @@ import math
 import time
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
 from core.data.dataset import DatasetConfig
+from core.data.task import TaskConfig
 from core.errors import ConfigError
+from core.nn.models.factory import Model
+from core.probe.health import training_health
+from core.probe.inference import Prediction, predict
 from core.train.options import dataset_options, option
-from core.train.run import RunConfig
+from core.train.run import Run, RunConfig
 from workbench.screens.quit import NewRunScreen
 from workbench.session_controller import LOADING, SessionController
 from workbench.settings_fields import (
@@ -33,8 +38,10 @@ from workbench.settings_fields import (
 )
 from workbench.widgets.chart_panel import ChartPanel
 from workbench.widgets.form import FieldRow, field_for_message, read_fields
+from workbench.widgets.health_view import HEALTH_INTERVAL, HealthMeasured
 from workbench.widgets.run_status import RunStatus
 from workbench.widgets.steer_bar import SteerBar
+from workbench.widgets.watch_list import WATCH_INTERVAL, WatchList
 
 STATUS_INTERVAL = 0.5  # s between repaints of the live numbers while running
 START_TIP = "Start a new run from the settings (F6)"
@@ -43,7 +50,22 @@ NEW_RUN_TIP = ("Start a new run from the settings: the current one is closed (as
 ALL_FIELDS = TRAINING_FIELDS
 
 
+class ModelCopied(Message):
+    """A copy of the live model, taken between two steps at ``step``, for answering the watch list."""
+
+    def __init__(self, step: int, model: Model, pins: list[str]) -> None:
+        super().__init__()
+        self.step, self.model, self.pins = step, model, pins
+
+
+class WatchAnswered(Message):
+    def __init__(self, step: int, predictions: list[Prediction]) -> None:
+        super().__init__()
+        self.step, self.predictions = step, predictions
+
+
 class TrainingPane(Container):
+
     """Everything about the current run. The app's actions (F6–F9, ctrl+s …) drive it."""
 
     def __init__(self, controller: SessionController, id: str | None = None) -> None:
@@ -98,6 +120,56 @@ class TrainingPane(Container):
         self.validate_form()
         self.show_session(True)
         self._mirror_form_lr()
+        self.set_interval(HEALTH_INTERVAL, self._measure_health)
+        self.set_interval(WATCH_INTERVAL, self._answer_watched)
+
+    def _answer_watched(self, force: bool = False) -> None:
+        """The pinned expressions, answered on a copy of the model taken between two steps."""
+        session, watch = self.controller.session, self.charts_panel.watch_list
+        if session is None or not session.alive or not watch.pins or not (force or self.charts_panel.health_visible()):
+            return
+        pins = list(watch.pins)
+        session.request(lambda run: self.post_message(ModelCopied(run.step, run.clone_model(), pins)))
+
+    @on(ModelCopied)
+    def _model_copied(self, message: ModelCopied) -> None:
+        task = self.charts_panel.watch_list.run_task
+        if task is not None:
+            self._predict_watched(message, task)
+
+    @work(thread=True, exclusive=True, group="watch")
+    def _predict_watched(self, copied: ModelCopied, task: TaskConfig) -> None:
+        self.post_message(WatchAnswered(copied.step, predict(copied.model, task, copied.pins)))
+
+    @on(WatchAnswered)
+    def _watch_answered(self, message: WatchAnswered) -> None:
+        self.charts_panel.watch_list.show(message.step, message.predictions)
+
+    @on(WatchList.Changed)
+    def _watch_changed(self) -> None:
+        self._answer_watched(force=True)
+
+    def _measure_health(self, force: bool = False) -> None:
+        """Ask the training thread for the health figures, between two steps, while the Health view shows."""
+        session = self.controller.session
+        if session is None or not session.alive or not (force or self.charts_panel.health_visible()):
+            return
+        history = session.history
+
+        def measure(run: Run) -> None:  # on the training thread, between two steps
+            series = {"grad_norm": history.points("grad_norm")}
+            figures = training_health(run.model, run.trainer.optimizer, run.val_split, series)
+            self.post_message(HealthMeasured(run.step, figures))
+
+        session.request(measure)
+
+    @on(ChartPanel.HealthShown)
+    def _health_shown(self) -> None:
+        self.call_after_refresh(self._measure_health, True)
+
+    @on(HealthMeasured)
+    def _health_measured(self, message: HealthMeasured) -> None:
+        self.charts_panel.health.show(message.step, message.figures)
 
     def _mirror_form_lr(self) -> None:
         """Without a live run, the steering lr field shows the lr the next run starts at (the form's)."""
@@ -117,6 +189,21 @@ class TrainingPane(Container):
     @property
     def charts_panel(self) -> ChartPanel:
         return self.query_one("#chart-panel", ChartPanel)
+
+    def action_cycle_smoothing(self) -> None:
+        level = self.charts_panel.cycle_smoothing()
+        self.notify(f"chart smoothing {level:g}" + (" (raw points in grey underneath)" if level else " (raw only)"),
+                    timeout=2)
+
+    def action_toggle_log_y(self) -> None:
+        panel = self.charts_panel
+        panel.set_view(log_y=not panel.log_y)
+        self.notify(f"log y {'on' if panel.log_y else 'off'} (loss, lr, gradient norm)", timeout=2)
+
+    def action_toggle_log_x(self) -> None:
+        panel = self.charts_panel
+        panel.set_view(log_x=not panel.log_x)
+        self.notify(f"log x {'on' if panel.log_x else 'off'} (steps)", timeout=2)
 
     # -- config form --------------------------------------------------------------------------------------
     @property
@@ -213,6 +300,9 @@ class TrainingPane(Container):
         if id(s) != self._session_id:
             self._session_id = id(s)
             self.charts_panel.show_history(c.history)
+            self.charts_panel.watch_list.set_task(s.run.config.dataset.task if s is not None else None)
+            if s is not None:
+                self._answer_watched(force=True)
             self.validate_form()
             state_changed = True
             if s is not None:  # a new run starts with the default run-until condition (SteerBar.new_run)

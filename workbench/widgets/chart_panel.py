@@ -12,23 +12,34 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
-from textual.widgets import Tab, Tabs
+from textual.message import Message
+from textual.widgets import Static, Tab, Tabs
 
+from core.train.dynamics import SPIKE_KINDS, DynamicsEvent, detect_events
 from core.train.history import MetricHistory
+from core.train.smoothing import SMOOTHING_LEVELS
 from workbench.widgets.charts import MetricChart, SeriesSpec, axis_end
+from workbench.widgets.health_view import HealthView
+from workbench.widgets.watch_list import WatchList
 
+DEFAULT_SMOOTHING = 0.6  # the noisy series (per-batch loss) smoothed a little; raw points stay underneath
 CHART_INTERVAL = 0.25  # s between chart redraws at least (≤ 5 Hz)
 CHART_DUTY_FACTOR = 20  # … and at least 20× what the last redraw cost the UI thread (≤ 5% of its time)
 CHARTS: tuple[tuple[str, str], ...] = (("loss", "Loss"), ("accuracy", "Accuracy"), ("per-op", "Per op"),
-                                       ("lr", "LR"), ("grad", "Grad norm"))
+                                       ("health", "Watch & health"), ("lr", "LR"), ("grad", "Grad norm"))
+EVENTS_INTERVAL = 1.0  # s between looks for dynamics events in the history
 
 
 class ChartPanel(Vertical):
     """Chart tabs and the chart grid. Set ``history`` and call ``refresh_charts``; ``active`` tells it
     whether its pane is on screen (hidden charts are never redrawn)."""
+
+    class HealthShown(Message):
+        """The Health tab was chosen: worth measuring now rather than at the next interval."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -39,9 +50,16 @@ class ChartPanel(Vertical):
         self._chart_turn = 0
         self._next_chart_time = 0.0
         self.x_range: tuple[float, float] | None = None  # the step range every chart's x-axis shows
+        self.smoothing = DEFAULT_SMOOTHING
+        self.events: list[DynamicsEvent] = []
+        self._events_key: object = None
+        self._next_events = 0.0
+        self.log_y = False
+        self.log_x = False
 
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(label, id=f"tab-{key}") for key, label in CHARTS), id="chart-tabs")
+        yield Static("", id="chart-events")
         with Grid(id="charts"):
             yield MetricChart("loss", (SeriesSpec("train/loss", "train", "cyan"),
                                        SeriesSpec("val/loss", "val", "orange")),
@@ -52,11 +70,39 @@ class ChartPanel(Vertical):
                               ylim=(0.0, 1.0), id="chart-accuracy")
             yield MetricChart("validation accuracy per operation", prefix="val/accuracy/",
                               ylim=(0.0, 1.0), id="chart-per-op", empty_hint="appears after the first validation")
-            yield MetricChart("learning rate", (SeriesSpec("lr", "lr", "green"),), show_marks=True, id="chart-lr")
+            with Vertical(id="chart-health"):
+                yield WatchList(id="watch-list")
+                yield HealthView(id="health-view")
+            yield MetricChart("learning rate", (SeriesSpec("lr", "lr", "green", smooth=False),), show_marks=True,
+                              id="chart-lr")
             yield MetricChart("gradient norm", (SeriesSpec("grad_norm", "grad norm", "magenta"),), id="chart-grad")
 
     def on_mount(self) -> None:
+        for chart in self.charts:
+            chart.smoothing = self.smoothing
         self.set_interval(CHART_INTERVAL, self.refresh_charts)
+
+    def set_view(self, smoothing: float | None = None, log_y: bool | None = None, log_x: bool | None = None) -> None:
+        """How every chart draws: EMA ``smoothing`` of the noisy series, a log y-axis (for the charts
+        without a fixed range: loss, learning rate, gradient norm), a log x-axis. Redrawn at once."""
+        if smoothing is not None:
+            self.smoothing = smoothing
+        if log_y is not None:
+            self.log_y = log_y
+        if log_x is not None:
+            self.log_x = log_x
+        for chart in self.charts:
+            chart.smoothing = self.smoothing
+            chart.log_y = self.log_y and chart.ylim is None
+            chart.log_x = self.log_x
+        self.refresh_charts(force=True)
+
+    def cycle_smoothing(self) -> float:
+        """The next of ``SMOOTHING_LEVELS`` (0 → 0.6 → 0.9 → 0.99 → 0)."""
+        levels = SMOOTHING_LEVELS
+        nxt = levels[(levels.index(self.smoothing) + 1) % len(levels)] if self.smoothing in levels else levels[0]
+        self.set_view(smoothing=nxt)
+        return nxt
 
     @property
     def charts(self) -> list[MetricChart]:
@@ -90,6 +136,7 @@ class ChartPanel(Vertical):
         if not force and now < self._next_chart_time:
             return
         history = self.history
+        self._find_events(now)
         visible = self.visible_charts()
         key = (id(history), history.version if history else -1, tuple(c.id for c in visible), self.size)
         if key == self._chart_key and not force:
@@ -122,6 +169,47 @@ class ChartPanel(Vertical):
 
         self.call_after_refresh(measured)
 
+    @property
+    def health(self) -> HealthView:
+        return self.query_one("#health-view", HealthView)
+
+    @property
+    def watch_list(self) -> WatchList:
+        return self.query_one("#watch-list", WatchList)
+
+    def health_visible(self) -> bool:
+        """Whether the watch list and health view are on screen (their tab chosen, or the wide grid)."""
+        cell = self.query_one("#chart-health")
+        return self.active and cell.display and cell.size.area > 0
+
+    def _find_events(self, now: float) -> None:
+        """The dynamics events of the history (at most once a second, and only when it changed): the latest
+        one on the line above the charts, all of them in the Health view."""
+        history = self.history
+        key = (id(history), history.version if history else -1)
+        if key == self._events_key or now < self._next_events:
+            return
+        self._events_key, self._next_events = key, now + EVENTS_INTERVAL
+        names = ["train/loss", "train/accuracy", "val/accuracy", "lr", "grad_norm"]
+        if history is not None:
+            names += [n for n in history.names() if n.startswith("attn_entropy/")]
+        self.events = detect_events({n: history.points(n) for n in names}) if history is not None else []
+        line = self.query_one("#chart-events", Static)
+        phases = [e for e in self.events if e.kind not in SPIKE_KINDS]
+        spikes = len(self.events) - len(phases)
+        text = Text()
+        if phases:
+            latest = phases[-1]
+            text.append("▲ ", style="cyan")
+            text.append(f"step {latest.step:,} {latest.kind}: ", style="bold")
+            text.append(latest.text)
+        if spikes:
+            text.append(("  · " if phases else "▲ ") + f"{spikes} spike{'s' if spikes != 1 else ''} (Watch & health)",
+                        style="dim")
+        line.update(text)
+        line.display = bool(self.events)
+        self.health.show(events=self.events)
+
     def shared_x_range(self) -> tuple[float, float] | None:
         """The steps every chart shows: 0 to ``axis_end`` of the history's latest step (None: no data)."""
         history = self.history
@@ -131,8 +219,10 @@ class ChartPanel(Vertical):
         return (0.0, float(axis_end(last))) if last > 0 else None
 
     def select_chart(self, key: str) -> None:
-        for chart in self.charts:
+        for chart in [*self.charts, self.query_one("#chart-health")]:
             chart.set_class(chart.id == f"chart-{key}", "-selected")
+        if key == "health":
+            self.post_message(self.HealthShown())
         tabs = self.query_one("#chart-tabs", Tabs)
         if tabs.active != f"tab-{key}":
             tabs.active = f"tab-{key}"

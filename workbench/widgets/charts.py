@@ -14,7 +14,11 @@ hurt a live training view:
   its own above the plot, the operations in the task's order (First, Second, Last, Max, Min);
 * ``PlotextPlot.render`` rebuilds the figure on every refresh: here the built figure is cached and
   rebuilt only when the data, the size or the theme changed;
-* plotext clamps the figure to the OS terminal size (wrong in a browser or a test): turned off.
+* plotext clamps the figure to the OS terminal size (wrong in a browser or a test): turned off;
+* smoothing is honest: a debiased EMA (``core.train.smoothing``) drawn over the raw series, which stays
+  visible underneath in a faint colour; log axes (``log_y``, ``log_x``) for a loss that spans decades or
+  a run of many steps; each series has its own marker as well as its own colour, so train and val are
+  told apart on a 256-colour terminal and by a colour-blind learner.
 
 The chart never reads the session itself: the pane calls ``update_from(history)`` from a UI timer at a
 few Hz, so all plotext calls happen on the UI thread.
@@ -32,6 +36,7 @@ from textual_plotext import PlotextPlot
 
 from core.data.operations import OPERATIONS
 from core.train.history import MetricHistory
+from core.train.smoothing import ema
 
 #: plotext's default markers put two points in each character column.
 POINTS_PER_COLUMN = 2
@@ -39,6 +44,11 @@ MAX_MARKS = 40  # vertical lines drawn at most (the most recent ones)
 PALETTE = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red")
 #: The legend's colour for each plotext colour name (Rich has no plain "orange").
 LEGEND_COLORS = {"orange": "dark_orange"}
+#: Each series' marker, in order: the shape tells series apart where colours do not.
+MARKERS = ("hd", "•", "x", "+", "o", "*", "~")
+#: What the legend shows for plotext's block markers.
+MARKER_GLYPHS = {"hd": "▬▬"}
+RAW_COLOR = "gray"  # the raw series under a smoothed one
 #: Mantissas of the shared x-axis end (× 10ᵏ).
 NICE_ENDS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 
@@ -50,6 +60,7 @@ class SeriesSpec:
     name: str
     label: str
     color: str
+    smooth: bool = True  # False for exact settings such as the learning rate: never smoothed
 
 
 def finite_points(steps: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -135,6 +146,8 @@ def tick_labels(values: Sequence[float]) -> list[str]:
 def _tick(v: float, digits: int) -> str:
     if abs(v) < 1e-12:
         return "0"
+    if 1 <= abs(v) < 1e6 and v == round(v):
+        return str(round(v))  # 40, not 4e1
     text = f"{v:.{digits}g}"
     if "e" in text:
         mantissa, exponent = text.split("e")
@@ -157,6 +170,19 @@ def value_range(ys: Sequence[float], ylim: tuple[float, float] | None) -> tuple[
     if not (math.isfinite(lo - pad) and math.isfinite(hi + pad)):  # values near ±1e308
         return lo, hi
     return lo - pad, hi + pad
+
+
+def decade_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks of a log axis from ``lo`` to ``hi`` (both > 0): the powers of ten between them, or — when
+    fewer than two fit — 1, 2 and 5 × 10ᵏ."""
+    if not (lo > 0 and hi > lo):
+        return [lo]
+    first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    ticks = [10.0**k for k in range(first, last + 1)]
+    if len(ticks) >= 2:
+        step = max(1, math.ceil(len(ticks) / 6))
+        return ticks[::step]
+    return [m * 10.0**k for k in range(first - 1, last + 1) for m in (1, 2, 5) if lo <= m * 10.0**k <= hi]
 
 
 def legend_order(labels: Sequence[str]) -> list[str]:
@@ -196,6 +222,10 @@ class MetricChart(PlotextPlot):
         self.show_marks = show_marks
         self.empty_hint = empty_hint or "no data yet"
         self._data: list[tuple[str, str, list[float], list[float]]] = []
+        self._raw: list[tuple[list[float], list[float]]] = []  # the raw points under each smoothed series
+        self.smoothing = 0.0  # EMA smoothing of the noisy series (0 = the raw points only)
+        self.log_y = False
+        self.log_x = False
         self._marks: list[float] = []
         self.x_range: tuple[float, float] | None = None  # the steps the x-axis shows (None: the data's)
         self._signature: object = None
@@ -222,27 +252,38 @@ class MetricChart(PlotextPlot):
         ``x_range`` is the step range the x-axis shows (the panel gives every chart the same one); by
         default the data's own."""
         data: list[tuple[str, str, list[float], list[float]]] = []
+        raw: list[tuple[list[float], list[float]]] = []
         marks: list[float] = []
         if history is not None:
             budget = max(16, POINTS_PER_COLUMN * max(1, self.size.width - 8))
             for spec in self._specs(history):
                 xs, ys = finite_points(*history.points(spec.name))
+                if self.log_y:  # a log axis shows positive values only
+                    kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
+                    xs, ys = [x for x, _ in kept], [y for _, y in kept]
                 if xs:
+                    smoothed = self.smoothing > 0 and spec.smooth and len(ys) > 2
+                    if smoothed:
+                        raw.append(downsample(xs, ys, budget))
+                        ys = ema(ys, self.smoothing)  # smoothed at full resolution, then downsampled
+                    else:
+                        raw.append(([], []))
                     xs, ys = downsample(xs, ys, budget)
                     data.append((spec.label, spec.color, xs, ys))
             if self.show_marks:
                 marks = [float(step) for step, _ in history.marks_copy()[-MAX_MARKS:]]
-        signature = ([(label, len(xs), xs[-1], ys[-1], xs[0]) for label, _, xs, ys in data], marks, x_range)
+        signature = ([(label, len(xs), xs[-1], ys[-1], xs[0]) for label, _, xs, ys in data], marks, x_range,
+                     self.smoothing, self.log_y, self.log_x)
         if signature == self._signature:
             return False
         self._signature = signature
-        self._data, self._marks, self.x_range = data, marks, x_range
+        self._data, self._raw, self._marks, self.x_range = data, raw, marks, x_range
         self._version += 1
         self.refresh()
         return True
 
     def clear(self) -> None:
-        self._data, self._marks, self._signature = [], [], None
+        self._data, self._raw, self._marks, self._signature = [], [], [], None
         self._version += 1
         self.refresh()
 
@@ -277,10 +318,15 @@ class MetricChart(PlotextPlot):
         it covers no data (plotext would draw it inside the plot) — centred in ``width`` columns."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.title, style="bold")
-        for label, color, _, _ in self._data:
+        for i, (label, color, _, _) in enumerate(self._data):
+            marker = MARKERS[i % len(MARKERS)]
             text.append("   ")
-            text.append("▬▬", style=LEGEND_COLORS.get(color, color))
+            text.append(MARKER_GLYPHS.get(marker, marker * 2), style=LEGEND_COLORS.get(color, color))
             text.append(f" {label}")
+        notes = [n for n, on in ((f"smoothed {self.smoothing:g}, raw in grey", any(xs for xs, _ in self._raw)),
+                                 ("log y", self.log_y), ("log x", self.log_x)) if on]
+        if notes:
+            text.append(f"   ({', '.join(notes)})", style="dim")
         if width:
             text.truncate(width, overflow="ellipsis")
             text.pad_left(max(0, (width - text.cell_len) // 2))
@@ -295,7 +341,14 @@ class MetricChart(PlotextPlot):
             x_hi = max(xs[-1] for _, _, xs, _ in self._data)
         if x_hi <= x_lo:
             x_lo, x_hi = x_lo - 1, x_hi + 1
-        return (x_lo, x_hi), value_range([y for _, _, _, ys in self._data for y in ys], self.ylim)
+        if self.log_x:
+            x_lo = max(x_lo, 1.0)  # step 0 has no place on a log axis
+            x_hi = max(x_hi, x_lo * 10)
+        ys = [y for _, _, _, ys in self._data for y in ys] + [y for _, ys in self._raw for y in ys]
+        if self.log_y:
+            lo, hi = min(ys), max(ys)
+            return (x_lo, x_hi), (lo / 1.5, hi * 1.5) if hi > lo else (lo / 10, hi * 10)
+        return (x_lo, x_hi), value_range(ys, self.ylim)
 
     def _build(self, width: int, height: int) -> RenderResult:
         plt = self.plt
@@ -305,20 +358,30 @@ class MetricChart(PlotextPlot):
         plt._set_size(width, plot_height)
         plt.theme(self._get_plotext_theme_name(self.app.theme))
         (xmin, xmax), (ymin, ymax) = self.axis_ranges()
-        for _, color, xs, ys in self._data:
-            plt.plot(xs, ys, color=color)
+        for raw_xs, raw_ys in self._raw:  # the raw points first, so the smoothed lines are drawn over them
+            if raw_xs:
+                plt.plot(raw_xs, raw_ys, color=RAW_COLOR, marker="·")
+        for i, (_, color, xs, ys) in enumerate(self._data):
+            plt.plot(xs, ys, color=color, marker=MARKERS[i % len(MARKERS)])
         for x in self._marks:
             if xmin <= x <= xmax:
                 plt.vline(x, "red")
         plt.xlim(xmin, xmax)
         plt.ylim(ymin, ymax)
+        plt.xscale("log" if self.log_x else "linear")
+        plt.yscale("log" if self.log_y else "linear")
         n_ticks = max(2, min(6, width // 14))
-        ticks = [round(t) for t in value_ticks(xmin, xmax, n_ticks)]  # round steps: 0, 100, 200 …
+        ticks: list[float] = [round(t) for t in value_ticks(xmin, xmax, n_ticks)]  # round steps: 0, 100, 200 …
         if len(ticks) < 2 or any(abs(t - u) > 1e-6 for t, u in zip(ticks, value_ticks(xmin, xmax, n_ticks),
                                                                      strict=True)):
-            ticks = step_ticks(xmin, xmax, n_ticks)  # a short range: whole steps, evenly spaced
+            ticks = [float(t) for t in step_ticks(xmin, xmax, n_ticks)]  # a short range: whole steps, evenly spaced
+        if self.log_x:
+            ticks = decade_ticks(xmin, xmax)
         plt.xticks([float(t) for t in ticks], [short_number(t) for t in ticks])
-        yticks = [v for v in value_ticks(ymin, ymax, max(2, min(5, plot_height // 3))) if ymin <= v <= ymax]
+        if self.log_y:
+            yticks = decade_ticks(ymin, ymax)
+        else:
+            yticks = [v for v in value_ticks(ymin, ymax, max(2, min(5, plot_height // 3))) if ymin <= v <= ymax]
         plt.yticks(yticks, tick_labels(yticks))
         self.build_count += 1
         try:

@@ -129,8 +129,8 @@ class TransformerDecoder(TransformerBackbone):
         return len(expression.tokens()) + 1 + task.max_answer_tokens <= self.config.max_len
 
     def output_labels(self, vocab: Vocabulary = VOCAB) -> list[int | str]:
-        """Output t is token t of the vocabulary."""
-        return list(vocab.tokens)
+        """Output t is token t of the vocabulary (its first ``vocab_size`` tokens: an older model's is a prefix)."""
+        return list(vocab.tokens[: self.config.vocab_size])
 
     def objective(self, logits: np.ndarray, batch: Batch,
                   label_smoothing: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:

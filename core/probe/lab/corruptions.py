@@ -49,7 +49,7 @@ def _same_digits(value: int, task: TaskConfig) -> list[int]:
 def _with(expr: Expression, i: int, value: int | Expression) -> Expression:
     args = list(expr.args)
     args[i] = value
-    return Expression(expr.op, tuple(args))
+    return Expression(expr.op, tuple(args), expr.modulus)
 
 
 def _change_answer(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
@@ -67,13 +67,13 @@ def _move_answer(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
         if j != i:
             args = list(expr.args)
             args[i], args[j] = args[j], args[i]
-            yield Expression(expr.op, tuple(args))
+            yield Expression(expr.op, tuple(args), expr.modulus)
 
 
 def _swap_ends(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
     args = list(expr.args)
     args[0], args[-1] = args[-1], args[0]
-    yield Expression(expr.op, tuple(args))
+    yield Expression(expr.op, tuple(args), expr.modulus)
 
 
 def _leaves(expr: Expression, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], int]]:

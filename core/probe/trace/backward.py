@@ -30,7 +30,8 @@ def _stage(step: Step) -> Stage:
     if isinstance(src, Node):
         axes, into = src.axes, f"d {src.name}"
     elif isinstance(src, Param) and src.name == "embed.weight":
-        axes, into = (Axis("token", VOCAB.tokens), Axis("feature")), "d embed.weight"
+        rows = len(step.grads[main])  # the model's vocabulary: a prefix of VOCAB
+        axes, into = (Axis("token", VOCAB.tokens[:rows]), Axis("feature")), "d embed.weight"
     else:
         axes, into = (), f"d {main}"
     note = node.back_note or _default_note(node, main)

@@ -79,7 +79,7 @@ def record_logits(config: ModelConfig, params: Mapping[str, np.ndarray], ids: Se
         out_axes: tuple[Axis, ...] = (Axis("class", tuple(str(k) for k in range(c.num_classes))),)
         head_note = "one score per possible answer 0…" + str(c.num_classes - 1)
     else:
-        out_axes = (pos_axis, Axis("next token", VOCAB.tokens))
+        out_axes = (pos_axis, Axis("next token", VOCAB.tokens[: c.vocab_size]))
         head_note = "at every position, a score for each possible next token (teacher forcing: all positions at once)"
     tape.run("logits", ops.LINEAR, "logits (the head)", out_axes, head_note, x=x, w=Param("head.w"), b=Param("head.b"))
     return tape

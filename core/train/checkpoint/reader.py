@@ -156,7 +156,7 @@ def _read(path: Path, folder: Path) -> Checkpoint:
         vocab = Vocabulary.from_dict(data.get("vocab"))
     except LLMLearnError as exc:
         raise CheckpointError(f"{cfg_path}: {exc}") from None
-    if vocab != VOCAB:
+    if not VOCAB.extends(vocab) or len(vocab) != config.model.vocab_size:
         raise CheckpointError(f"{cfg_path}: the checkpoint's vocabulary differs from this program's")
     weights = data.get("weights")
     if not isinstance(weights, dict):

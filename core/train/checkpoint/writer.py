@@ -86,7 +86,7 @@ def save_checkpoint(
         "format": FORMAT,
         "version": VERSION,
         "run": run.config.to_dict(),
-        "vocab": VOCAB.to_dict(),
+        "vocab": VOCAB.prefix(run.config.model.vocab_size).to_dict(),
         "state": {
             "step": run.step,
             "epoch": run.epoch,

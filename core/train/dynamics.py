@@ -1,0 +1,190 @@
+"""What is happening in a run, in words: events found in its metric series, each with a one-line reason.
+
+The charts show *that* a curve moved; a learner also needs *what it means*. Each detector reads the
+series a run records (``train/loss``, ``train/accuracy``, ``val/accuracy``, ``lr``, ``grad_norm``) and
+returns the steps where its pattern starts, with an explanation:
+
+    memorising      train accuracy ≥ 99% (smoothed) while validation accuracy is below it by ≥ 20
+                    points: the model fits its training examples without the rule behind them yet
+    generalising    validation accuracy rises by ≥ 15 points within a few evaluations while training
+                    accuracy is already ≥ 90%: the rule is found (in grokking, long after memorising);
+                    a climb of several such jumps is one event
+    loss spike      a training loss > 3× its recent smoothed level (and ≥ 0.1 above it): one bad batch,
+                    or an update that overshot
+    lr too high     the smoothed training loss ends a stretch of ≥ 50 steps 1.5× (and ≥ 0.1) higher than it
+                    began, at a constant learning rate: the steps overshoot instead of descending
+    gradient spike  a gradient norm > 10× its recent smoothed level
+    specialising    a head's attention entropy (``core.train.attention_stats``) falls by ≥ 40% and ≥ 0.3 nats
+                    within a few evaluations: it has started to look at a few tokens only
+
+Detectors are pure functions of the series (no model needed), so the same events appear live in the
+Training pane, in the Runs view and in ``workbench runs ID``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from core.train.smoothing import ema
+
+Series = tuple[Sequence[int], Sequence[float]]
+
+SATURATED = 0.99
+LAG = 0.20
+JUMP = 0.15
+JUMP_WINDOW = 5  # evaluations
+SPIKE_FACTOR = 3.0
+GRAD_SPIKE_FACTOR = 10.0
+RISE_STEPS = 50
+RISE_MIN = 0.1  # and by at least this much (a loss of 0.006 doubling is noise, not divergence)
+
+
+@dataclass(frozen=True)
+class DynamicsEvent:
+    """``kind`` happened at ``step``; ``text`` says it in one line for a learner."""
+
+    step: int
+    kind: str
+    text: str
+
+
+def _memorising(train: Series, val: Series) -> list[DynamicsEvent]:
+    t_steps, t_vals = train
+    v_steps, v_vals = val
+    if len(t_vals) < 3 or not v_vals:
+        return []
+    smooth = ema(list(t_vals), 0.9)
+    vi = 0
+    for step, acc in zip(t_steps, smooth, strict=True):
+        while vi + 1 < len(v_steps) and v_steps[vi + 1] <= step:
+            vi += 1
+        if v_steps[vi] > step:
+            continue
+        if acc >= SATURATED and acc - v_vals[vi] >= LAG:
+            return [DynamicsEvent(step, "memorising",
+                                  f"train accuracy {acc:.0%} while validation is {v_vals[vi]:.0%}: memorising the "
+                                  "training examples, not yet the rule")]
+    return []
+
+
+def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
+    """Validation jumps while training accuracy is already high (≥ 90%, when recorded): validation catching
+    up with training, not the first minutes of learning. A climb made of several jumps is one event."""
+    steps, vals = val
+    t_steps, t_vals = train
+    smooth_train = ema(list(t_vals), 0.9) if t_vals else []
+
+    def train_high(step: int) -> bool:
+        if not smooth_train:
+            return True
+        i = bisect.bisect_right(t_steps, step) - 1
+        return i >= 0 and smooth_train[i] >= 0.9
+
+    out: list[DynamicsEvent] = []
+    first_i = first_k = last_j = -(10**9)
+    i = 0
+    while i < len(vals):
+        window = range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW))
+        j = next((k for k in window if vals[k] - vals[i] >= JUMP), None)
+        if j is None or not train_high(steps[i]):
+            i += 1
+            continue
+        k = next(k for k in range(i + 1, j + 1) if vals[k] > vals[i] + 0.02)  # where the rise begins
+        if out and i - last_j <= 2 * JUMP_WINDOW:  # the same climb, going on: one event from its start
+            i, k = first_i, first_k
+            out.pop()
+        first_i, first_k, last_j = i, k, j
+        out.append(DynamicsEvent(steps[k], "generalising",
+                                 f"validation accuracy climbs {vals[i]:.0%} → {vals[j]:.0%} by step {steps[j]:,} "
+                                 "while training accuracy is high: generalising"))
+        i = j + 1
+    return out
+
+
+def _spikes(series: Series, factor: float, kind: str, what: str, why: str, min_excess: float) -> list[DynamicsEvent]:
+    steps, vals = series
+    out: list[DynamicsEvent] = []
+    level = math.nan
+    last_step = -(10**9)
+    for step, x in zip(steps, vals, strict=True):
+        if not math.isfinite(x):
+            continue
+        if math.isfinite(level) and x > factor * level and x - level >= min_excess and step - last_step > 20:
+            out.append(DynamicsEvent(step, kind, f"{what} {x:.3g}, {x / level:.0f}× its recent level {level:.3g} "
+                                                 f"({why})"))
+            last_step = step
+        level = x if math.isnan(level) else 0.9 * level + 0.1 * x
+    return out
+
+
+def _rising(loss: Series, lr: Series) -> list[DynamicsEvent]:
+    steps, vals = loss
+    if len(vals) < RISE_STEPS:
+        return []
+    smooth = ema(list(vals), 0.9)
+    lr_steps, lr_vals = lr
+    for i in range(RISE_STEPS, len(smooth)):
+        start = i - RISE_STEPS
+        after = smooth[i: i + RISE_STEPS]  # and it stays up: a spike that the next steps undo is not this
+        if (steps[i] - steps[start] < RISE_STEPS or not smooth[i] > 1.5 * smooth[start]
+                or smooth[i] - smooth[start] < RISE_MIN or len(after) < RISE_STEPS
+                or min(after) <= max(1.5 * smooth[start], smooth[start] + RISE_MIN)):
+            continue
+        window = [v for s, v in zip(lr_steps, lr_vals, strict=True) if steps[start] <= s <= steps[i]]
+        if window and max(window) != min(window):
+            continue  # the lr changed in between: a schedule or an edit explains it
+        return [DynamicsEvent(steps[start], "lr too high",
+                              f"training loss rose {smooth[start]:.3g} → {smooth[i]:.3g} by step {steps[i]:,} at a "
+                              "constant learning rate: too high? (the steps overshoot)")]
+    return []
+
+
+ENTROPY_DROP = 0.4  # share of the entropy lost …
+ENTROPY_DROP_NATS = 0.3  # … and at least this many nats
+
+
+def _specialising(name: str, series: Series) -> list[DynamicsEvent]:
+    steps, vals = series
+    head = name.rsplit("/", 1)[-1]
+    for i in range(len(vals)):
+        for j in range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW)):
+            drop = vals[i] - vals[j]
+            if vals[i] > 0 and drop >= ENTROPY_DROP * vals[i] and drop >= ENTROPY_DROP_NATS:
+                return [DynamicsEvent(steps[j], "specialising",
+                                      f"head {head}'s attention entropy fell {vals[i]:.2f} → {vals[j]:.2f} nats by "
+                                      f"step {steps[j]:,}: it now looks at a few tokens (a head specialising)")]
+    return []
+
+
+SPIKE_KINDS = ("loss spike", "gradient spike")
+
+
+def summary_lines(events: Sequence[DynamicsEvent]) -> list[str]:
+    """The events for a reader: every phase (memorising, generalising, lr too high) in full, and each kind of
+    spike as one line with its count and latest step — dozens of spikes must not hide the phases."""
+    lines = [f"step {e.step:,} {e.kind}: {e.text}" for e in events if e.kind not in SPIKE_KINDS]
+    for kind in SPIKE_KINDS:
+        spikes = [e for e in events if e.kind == kind]
+        if spikes:
+            n = len(spikes)
+            lines.append(f"{n} {kind}{'s' if n != 1 else ''}, the latest at step {spikes[-1].step:,}: "
+                         f"{spikes[-1].text}")
+    return lines
+
+
+def detect_events(series: Mapping[str, Series]) -> list[DynamicsEvent]:
+    """Every event the detectors find in ``series`` (name → (steps, values)), in step order."""
+    empty: Series = ([], [])
+    train_acc, val_acc = series.get("train/accuracy", empty), series.get("val/accuracy", empty)
+    loss, lr, grad = series.get("train/loss", empty), series.get("lr", empty), series.get("grad_norm", empty)
+    events = (_memorising(train_acc, val_acc) + _generalising(val_acc, train_acc)
+              + _spikes(loss, SPIKE_FACTOR, "loss spike", "the training loss jumped to",
+                        "an update overshot, or a hard batch", 0.1) + _rising(loss, lr)
+              + _spikes(grad, GRAD_SPIKE_FACTOR, "gradient spike", "the gradient norm jumped to",
+                        "clipping caps the step it takes", 0.0))
+    for name in sorted(n for n in series if n.startswith("attn_entropy/")):
+        events += _specialising(name, series[name])
+    return sorted(events, key=lambda e: (e.step, e.kind))

@@ -1,0 +1,80 @@
+"""Dynamics annotations: each detector fires on its pattern, at the step it starts, and not on a calm run."""
+
+from __future__ import annotations
+
+import math
+
+from core.train.dynamics import detect_events
+
+
+def _grokking_like() -> dict[str, tuple[list[int], list[float]]]:
+    steps = list(range(1, 3001))
+    train_acc = [min(1.0, s / 300) for s in steps]
+    val_steps = list(range(100, 3001, 100))
+    val_acc = [0.2 if s < 2000 else min(0.99, 0.2 + (s - 2000) / 300) for s in val_steps]
+    return {"train/accuracy": (steps, train_acc), "val/accuracy": (val_steps, val_acc),
+            "train/loss": (steps, [math.exp(-s / 200) + 1e-4 for s in steps]), "lr": (steps, [1e-3] * 3000),
+            "grad_norm": (steps, [1.0] * 3000)}
+
+
+def test_grokking_is_annotated_memorising_then_generalising() -> None:
+    events = detect_events(_grokking_like())
+    kinds = [(e.kind, e.step) for e in events]
+    assert [k for k, _ in kinds] == ["memorising", "generalising"]
+    memorising, generalising = events
+    assert 300 <= memorising.step <= 400 and "memorising" in memorising.text
+    assert 2000 <= generalising.step <= 2100 and "20% →" in generalising.text
+
+
+def test_a_calm_run_has_no_events() -> None:
+    steps = list(range(1, 501))
+    calm = {"train/loss": (steps, [1.0 / s for s in steps]), "train/accuracy": (steps, [0.5] * 500),
+            "val/accuracy": ([100, 200, 300], [0.5, 0.52, 0.55]), "lr": (steps, [1e-3] * 500),
+            "grad_norm": (steps, [1.0 + 0.1 * math.sin(s) for s in steps])}
+    assert detect_events(calm) == []
+
+
+def test_spikes_and_a_rising_loss_are_found() -> None:
+    steps = list(range(1, 301))
+    loss = [1.0] * 300
+    loss[150] = 5.0
+    grad = [1.0] * 300
+    grad[200] = 50.0
+    events = detect_events({"train/loss": (steps, loss), "grad_norm": (steps, grad), "lr": (steps, [0.1] * 300)})
+    assert [(e.kind, e.step) for e in events] == [("loss spike", 151), ("gradient spike", 201)]
+    rising = [1.0 + s / 50 for s in steps]
+    (event,) = detect_events({"train/loss": (steps, rising), "lr": (steps, [1.0] * 300)})
+    assert event.kind == "lr too high" and "too high" in event.text
+    scheduled = {"train/loss": (steps, rising), "lr": (steps, [1.0 + s for s in steps])}
+    assert detect_events(scheduled) == []  # the lr changed: a schedule explains the rise
+
+
+def test_a_head_whose_attention_entropy_falls_is_specialising() -> None:
+    steps = [100, 200, 300, 400, 500]
+    events = detect_events({"attn_entropy/0.2": (steps, [2.0, 1.95, 1.9, 0.7, 0.6]),
+                            "attn_entropy/0.1": (steps, [2.0, 1.9, 1.8, 1.7, 1.6])})
+    assert [(e.kind, e.step) for e in events] == [("specialising", 400)] and "head 0.2" in events[0].text
+
+
+def test_attention_entropy_is_log_t_for_uniform_attention_and_is_recorded_at_every_evaluation() -> None:
+    from core.data.dataset import DatasetConfig
+    from core.train.attention_stats import attention_entropy
+    from core.train.run import Run, RunConfig
+    from core.train.session import TrainingSession
+
+    run = Run(RunConfig.create(DatasetConfig(n_train=320, n_val=64, n_test=64), epochs=2, d_model=16,
+                               n_layers=1, n_heads=2, d_ff=32, eval_every=5))
+    assert run.val_split is not None
+    for p in run.model.params:  # zero queries and keys: every score 0, every row uniform over its T keys
+        if ".attn.q" in p.name or ".attn.k" in p.name or "qkv" in p.name:
+            p.value[...] = 0.0
+    entropy = attention_entropy(run.model, run.val_split)
+    t = run.val_split.lengths[0]
+    assert set(entropy) == {"attn_entropy/0.0", "attn_entropy/0.1"}
+    assert all(abs(v - math.log(t)) < 1e-5 for v in entropy.values())  # every row has the same length here
+    session = TrainingSession(Run(run.config))
+    session.start_thread()
+    session.step(10)
+    session.settle()
+    assert session.close()
+    assert session.history.points("attn_entropy/0.1")[0] == [5, 10]

@@ -1,0 +1,59 @@
+"""The Runs pane's time-travel view as Rich text: one run at one snapshot step."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from workbench.render.attention import attention_text
+from workbench.render.evaluation import accuracy_text, confusion_text
+from workbench.render.params import embeddings_text
+from workbench.runs_probes import TimeTravel
+
+MOVED_SHOWN = 5
+
+
+def snapshot_strip(steps: list[int], at: int, width: int) -> Text:
+    """The snapshot steps on one line with the current one bracketed: ``0 1 2 4 [8] 12 18 …``."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("snapshots ", style="dim")
+    for s in steps:
+        label = f"{s:,}"
+        if s == at:
+            text.append(f"[{label}]", style="bold reverse")
+        else:
+            text.append(label, style="dim")
+        text.append(" ")
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+def time_travel_text(tt: TimeTravel, width: int = 80) -> Text:
+    """Header and snapshot strip, accuracy by operation and slice, confusions, the attention of one
+    expression, the digit embeddings' similarity, and the parameters that moved most since the previous
+    snapshot."""
+    text = Text(no_wrap=True, overflow="crop")
+    text.append(f"run {tt.run_id} at step {tt.step:,}", style="bold")
+    text.append("   [ earlier · ] later\n", style="dim")
+    text.append_text(snapshot_strip(tt.steps, tt.step, width))
+    text.append("\n")
+    text.append_text(accuracy_text(tt.report, f"the model as it was at step {tt.step:,}"))
+    text.append("\n")
+    text.append_text(confusion_text(tt.report, tt.task, width))
+    text.append("\n")
+    answer = "no answer" if tt.answer is None else str(tt.answer)
+    text.append(f"{tt.expression} → {answer} at this step\n", style="bold")
+    if tt.attention is not None and tt.attention.maps:
+        last = len(tt.attention.maps) - 1
+        text.append_text(attention_text(tt.attention, last, 0, width))
+        text.append("\n")
+    if tt.embeddings is not None:
+        text.append_text(embeddings_text(tt.embeddings))
+        text.append("\n")
+    if tt.previous is None:
+        text.append("the first snapshot: the weights the run started from", style="dim")
+    else:
+        text.append(f"moved most since step {tt.previous:,} (‖Δ‖ / ‖w‖)\n", style="bold")
+        for c in tt.changes[:MOVED_SHOWN]:
+            text.append(f"  {c.name:<32} {c.relative:9.3g}  (‖Δ‖ {c.norm:.3g}, largest |Δ| {c.max_abs:.3g})\n")
+    text.rstrip()
+    return text
