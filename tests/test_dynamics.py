@@ -37,7 +37,7 @@ def test_a_calm_run_has_no_events() -> None:
 def test_spikes_and_a_rising_loss_are_found() -> None:
     steps = list(range(1, 301))
     loss = [1.0] * 300
-    loss[150] = 5.0
+    loss[150] = 8.0
     grad = [1.0] * 300
     grad[200] = 50.0
     events = detect_events({"train/loss": (steps, loss), "grad_norm": (steps, grad), "lr": (steps, [0.1] * 300)})
@@ -78,3 +78,11 @@ def test_attention_entropy_is_log_t_for_uniform_attention_and_is_recorded_at_eve
     session.settle()
     assert session.close()
     assert session.history.points("attn_entropy/0.1")[0] == [5, 10]
+
+
+def test_weights_shrinking_after_memorising_is_marked() -> None:
+    steps = list(range(1, 1001))
+    evals = list(range(100, 1001, 100))
+    norm = [10.0, 12.0, 12.5, 12.0, 11.0, 10.5, 9.9, 9.5, 9.0, 8.8]  # peak 12.5 at step 300; 9.9 ≤ 80% of it
+    events = detect_events({"weight_norm": (evals, norm), "train/accuracy": (steps, [1.0] * 1000)})
+    assert [(e.kind, e.step) for e in events] == [("weights shrink", 700)] and "12.5 → 9.9 since step 300" in events[0].text

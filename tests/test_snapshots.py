@@ -41,7 +41,10 @@ async def _settle(pilot: Pilot[int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("pane", [p for p, _, _ in PANES])
-def test_pane_snapshot(snap_compare, pane: str, size: tuple[int, int], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pane_snapshot(snap_compare, pane: str, size: tuple[int, int], tmp_path: Path,  # type: ignore[no-untyped-def]
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    if pane == "runs":  # it names the runs folder: one that is the same in every test run (and has no runs)
+        monkeypatch.setenv("LLMLEARN_DATA", "/nonexistent/llmlearn-data")
     assert snap_compare(WorkbenchApp(initial_pane=pane), terminal_size=size, run_before=_settle)
 
 

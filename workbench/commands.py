@@ -19,6 +19,8 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input
 
+from core.train.presets import PRESETS, preset
+from workbench.panes.dataset import DatasetPane
 from workbench.screens.explain import open_explanation
 from workbench.screens.trace import open_trace_here
 
@@ -36,6 +38,23 @@ def _in_pane(pane: str, action: str) -> Callable[[App[Any]], object]:
         return getattr(app.query_one(f"#{pane}-pane"), f"action_{action}")()
 
     return run
+
+
+def _preset(name: str) -> Callable[[App[Any]], object]:
+    """The Dataset pane with preset ``name`` chosen: its task generated, its model and optimiser set."""
+
+    async def run(app: App[Any]) -> None:
+        await app.run_action("show_pane('dataset')")
+        app.query_one("#dataset-pane", DatasetPane).choose_preset(preset(name))
+
+    return run
+
+
+async def _focus_watch(app: App[Any]) -> None:
+    """The Training pane's Watch & health view, with the focus in the pin field."""
+    await app.run_action("show_pane('training')")
+    await app.run_action("show_chart('health')")
+    app.call_after_refresh(app.query_one("#watch-input", Input).focus)
 
 
 async def _focus_lr(app: App[Any]) -> None:
@@ -80,15 +99,27 @@ COMMANDS: tuple[tuple[str, Command, str], ...] = (
     ("Dataset: generate", "dataset('generate')", "Generate the dataset described in the Dataset pane (ctrl+g)"),
     ("Dataset: save to file", "dataset('save')", "Write the current dataset to the path in the Dataset pane"),
     ("Dataset: load from file", "dataset('load')", "Read a dataset file from the path in the Dataset pane"),
+    *((f"Preset: {p.title}", _preset(p.name), p.what) for p in PRESETS.values()),
     ("Show pane: Learn", "show_pane('learn')", "Lessons that run on your model (F10)"),
     ("Show pane: Dataset", "show_pane('dataset')", "F2"),
     ("Show pane: Training", "show_pane('training')", "F3"),
     ("Show pane: Inference", "show_pane('inference')", "F4"),
     ("Show pane: Inspector", "show_pane('inspector')", "F5"),
     ("Show pane: Lab", "show_pane('lab')", "Ablation, patching, attribution and circuits (F11)"),
+    ("Show pane: Runs", "show_pane('runs')", "Every recorded run: compare them, travel back through one (ctrl+f)"),
+    ("Runs: time travel", _in_pane("runs", "travel"),
+     "The run under the cursor at its last weight snapshot; [ and ] move through them (Runs pane, t)"),
+    ("Runs: reload the records", _in_pane("runs", "reload"), "Read the run records again (Runs pane, r)"),
     ("Show chart: loss", "show_chart('loss')", "Training pane chart"),
     ("Show chart: accuracy", "show_chart('accuracy')", "Training pane chart"),
     ("Show chart: accuracy per operation", "show_chart('per-op')", "Training pane chart"),
+    ("Show chart: watch list and training health", "show_chart('health')",
+     "Pinned expressions answered live; update ratios, dead units, spikes; what happened (Training pane)"),
+    ("Training: pin an expression to watch…", _focus_watch,
+     "Its answer and probability update live as the run trains (Training pane, Watch & health)"),
+    ("Charts: cycle smoothing", "charts('smoothing')", "0 → 0.6 → 0.9 → 0.99; the raw points stay in grey (e)"),
+    ("Charts: log y", "charts('log_y')", "Log scale on the loss, lr and gradient-norm charts (y)"),
+    ("Charts: log x", "charts('log_x')", "Log scale on the steps of every chart (x)"),
     ("Show chart: learning rate", "show_chart('lr')", "Training pane chart"),
     ("Show chart: gradient norm", "show_chart('grad')", "Training pane chart"),
     ("Training: set learning rate…", _focus_lr,

@@ -7,7 +7,7 @@
     dead FFN units          the share of feed-forward units whose pre-activation is ≤ 0 on every token of a
                             sample of held-out inputs: through a ReLU they output 0 and get no gradient, so
                             they will never learn again. A few are normal; most of a layer is a lost layer.
-    gradient spikes         how many steps had a gradient norm > 10× its recent level (``core.train.dynamics``):
+    gradient spikes         how many steps had a gradient norm > 10× its recent level and ≥ 1 (``core.train.dynamics``):
                             a few are normal early on; many mean the lr or the data is too rough.
 
 Computed on a copy of the model (or while the run is paused): ``training_health`` only reads.
@@ -28,6 +28,7 @@ from core.probe.lab.activations import pad_mask_of, record
 from core.train.dynamics import detect_events
 
 UPDATE_BAND = (1e-5, 1e-2)  # outside this, the ratio is flagged; ~1e-3 is typical
+EARLY_STEPS = 20  # before this, a high ratio is not flagged (a parameter that starts at 0 has ‖w‖ ≈ ‖Δw‖)
 DEAD_WARN = 0.5  # a layer with more dead units than this share is flagged
 SPIKES_WARN = 5
 SAMPLE = 256
@@ -55,6 +56,8 @@ def update_ratios(model: Model, optimizer: Optimizer) -> list[HealthFigure]:
         ratio = float(np.linalg.norm(update[p.offset: p.offset + p.size])) / w if w > 0 else math.nan
         if not math.isfinite(ratio):
             verdict, reason = "?", "the weights are all zero"
+        elif optimizer.step_count < EARLY_STEPS and ratio > hi:
+            verdict, reason = "?", "the first steps: biases and norms that start at 0 move by a lot of themselves"
         elif ratio < lo:
             verdict, reason = "low", "barely moves: stopped learning (or its gradient is ~0)"
         elif ratio > hi:
@@ -93,7 +96,7 @@ def gradient_spikes(series: Mapping[str, tuple[Sequence[int], Sequence[float]]])
     n = len(spikes)
     last = f"; the last at step {spikes[-1].step:,}" if spikes else ""
     return HealthFigure("gradient-norm spikes", float(n), "high" if n > SPIKES_WARN else "ok",
-                        f"{n} step{'s' if n != 1 else ''} with a gradient norm > 10× its recent level{last}")
+                        f"{n} step{'s' if n != 1 else ''} with a gradient norm > 10× its recent level and ≥ 1{last}")
 
 
 def training_health(model: Model, optimizer: Optimizer, split: EncodedSplit | None,

@@ -9,11 +9,14 @@ returns the steps where its pattern starts, with an explanation:
     generalising    validation accuracy rises by ≥ 15 points within a few evaluations while training
                     accuracy is already ≥ 90%: the rule is found (in grokking, long after memorising);
                     a climb of several such jumps is one event
-    loss spike      a training loss > 3× its recent smoothed level (and ≥ 0.1 above it): one bad batch,
-                    or an update that overshot
+    loss spike      a training loss > 5× its recent smoothed level (and ≥ 0.5 nats above it): an update
+                    that overshot (batch-to-batch noise of a healthy run stays below this)
     lr too high     the smoothed training loss ends a stretch of ≥ 50 steps 1.5× (and ≥ 0.1) higher than it
                     began, at a constant learning rate: the steps overshoot instead of descending
-    gradient spike  a gradient norm > 10× its recent smoothed level
+    gradient spike  a gradient norm > 10× its recent smoothed level, and ≥ 1
+    weights shrink  the total weight norm ‖w‖ (measured at each evaluation) falls ≥ 20% below its peak while
+                    training accuracy is high: weight decay is wearing the memorised solution down (in
+                    grokking this comes before validation climbs)
     specialising    a head's attention entropy (``core.train.attention_stats``) falls by ≥ 40% and ≥ 0.3 nats
                     within a few evaluations: it has started to look at a few tokens only
 
@@ -36,8 +39,10 @@ SATURATED = 0.99
 LAG = 0.20
 JUMP = 0.15
 JUMP_WINDOW = 5  # evaluations
-SPIKE_FACTOR = 3.0
+SPIKE_FACTOR = 5.0
+SPIKE_MIN = 0.5  # nats above the recent level: batch-to-batch noise of a healthy run stays below this
 GRAD_SPIKE_FACTOR = 10.0
+GRAD_SPIKE_MIN = 1.0  # and at least this large: 0.002 → 0.02 near convergence is noise, not instability
 RISE_STEPS = 50
 RISE_MIN = 0.1  # and by at least this much (a loss of 0.006 doubling is noise, not divergence)
 
@@ -104,7 +109,8 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
     return out
 
 
-def _spikes(series: Series, factor: float, kind: str, what: str, why: str, min_excess: float) -> list[DynamicsEvent]:
+def _spikes(series: Series, factor: float, kind: str, what: str, why: str, min_excess: float,
+            min_value: float = 0.0) -> list[DynamicsEvent]:
     steps, vals = series
     out: list[DynamicsEvent] = []
     level = math.nan
@@ -112,7 +118,8 @@ def _spikes(series: Series, factor: float, kind: str, what: str, why: str, min_e
     for step, x in zip(steps, vals, strict=True):
         if not math.isfinite(x):
             continue
-        if math.isfinite(level) and x > factor * level and x - level >= min_excess and step - last_step > 20:
+        if (math.isfinite(level) and x > factor * level and x - level >= min_excess and x >= min_value
+                and step - last_step > 20):
             out.append(DynamicsEvent(step, kind, f"{what} {x:.3g}, {x / level:.0f}× its recent level {level:.3g} "
                                                  f"({why})"))
             last_step = step
@@ -139,6 +146,26 @@ def _rising(loss: Series, lr: Series) -> list[DynamicsEvent]:
         return [DynamicsEvent(steps[start], "lr too high",
                               f"training loss rose {smooth[start]:.3g} → {smooth[i]:.3g} by step {steps[i]:,} at a "
                               "constant learning rate: too high? (the steps overshoot)")]
+    return []
+
+
+NORM_DROP = 0.2
+
+
+def _weights_shrink(norm: Series, train: Series) -> list[DynamicsEvent]:
+    steps, vals = norm
+    t_steps, t_vals = train
+    smooth_train = ema(list(t_vals), 0.9) if t_vals else []
+    peak, peak_step = -math.inf, 0
+    for step, v in zip(steps, vals, strict=True):
+        if v > peak:
+            peak, peak_step = v, step
+        i = bisect.bisect_right(t_steps, step) - 1
+        high = not smooth_train or (i >= 0 and smooth_train[i] >= 0.9)
+        if peak > 0 and v <= (1 - NORM_DROP) * peak and high:
+            return [DynamicsEvent(step, "weights shrink",
+                                  f"the weight norm fell {peak:.3g} → {v:.3g} since step {peak_step:,} while training "
+                                  "accuracy is high: weight decay wears the memorised solution down")]
     return []
 
 
@@ -182,9 +209,10 @@ def detect_events(series: Mapping[str, Series]) -> list[DynamicsEvent]:
     loss, lr, grad = series.get("train/loss", empty), series.get("lr", empty), series.get("grad_norm", empty)
     events = (_memorising(train_acc, val_acc) + _generalising(val_acc, train_acc)
               + _spikes(loss, SPIKE_FACTOR, "loss spike", "the training loss jumped to",
-                        "an update overshot, or a hard batch", 0.1) + _rising(loss, lr)
+                        "an update overshot, or a hard batch", SPIKE_MIN) + _rising(loss, lr)
               + _spikes(grad, GRAD_SPIKE_FACTOR, "gradient spike", "the gradient norm jumped to",
-                        "clipping caps the step it takes", 0.0))
+                        "clipping caps the step it takes", 0.0, GRAD_SPIKE_MIN))
+    events += _weights_shrink(series.get("weight_norm", empty), train_acc)
     for name in sorted(n for n in series if n.startswith("attn_entropy/")):
         events += _specialising(name, series[name])
     return sorted(events, key=lambda e: (e.step, e.kind))

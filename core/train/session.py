@@ -362,6 +362,7 @@ class TrainingSession:
         with self.lock:
             result = run.evaluate("val")
             entropy = attention_entropy(run.model, run.val_split) if run.val_split is not None else {}
+            weight_norm = float(np.linalg.norm(run.model.params.data))  # ‖w‖ of every parameter together
         if result is None:
             return
         self.last_eval = result
@@ -371,6 +372,7 @@ class TrainingSession:
         values = {"val/loss": result.loss, "val/accuracy": result.accuracy}
         values.update({f"val/accuracy/{op}": acc for op, acc in by_op.items()})
         values.update(entropy)
+        values["weight_norm"] = weight_norm
         self.history.add(run.step, values)
         if self.recorder is not None:
             self.recorder.evaluation(run.step, values)

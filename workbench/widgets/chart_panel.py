@@ -32,6 +32,7 @@ CHART_DUTY_FACTOR = 20  # … and at least 20× what the last redraw cost the UI
 CHARTS: tuple[tuple[str, str], ...] = (("loss", "Loss"), ("accuracy", "Accuracy"), ("per-op", "Per op"),
                                        ("health", "Watch & health"), ("lr", "LR"), ("grad", "Grad norm"))
 EVENTS_INTERVAL = 1.0  # s between looks for dynamics events in the history
+MAX_EVENT_MARKS = 8  # phase events drawn as cyan vertical lines on the loss and accuracy charts
 
 
 class ChartPanel(Vertical):
@@ -190,7 +191,7 @@ class ChartPanel(Vertical):
         if key == self._events_key or now < self._next_events:
             return
         self._events_key, self._next_events = key, now + EVENTS_INTERVAL
-        names = ["train/loss", "train/accuracy", "val/accuracy", "lr", "grad_norm"]
+        names = ["train/loss", "train/accuracy", "val/accuracy", "lr", "grad_norm", "weight_norm"]
         if history is not None:
             names += [n for n in history.names() if n.startswith("attn_entropy/")]
         self.events = detect_events({n: history.points(n) for n in names}) if history is not None else []
@@ -208,6 +209,10 @@ class ChartPanel(Vertical):
                         style="dim")
         line.update(text)
         line.display = bool(self.events)
+        marked = [float(e.step) for e in phases][-MAX_EVENT_MARKS:]
+        for chart in self.charts:
+            if chart.id in ("chart-loss", "chart-accuracy", "chart-per-op"):
+                chart.event_steps = marked  # drawn at the chart's next redraw
         self.health.show(events=self.events)
 
     def shared_x_range(self) -> tuple[float, float] | None:

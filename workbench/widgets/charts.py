@@ -226,6 +226,7 @@ class MetricChart(PlotextPlot):
         self.smoothing = 0.0  # EMA smoothing of the noisy series (0 = the raw points only)
         self.log_y = False
         self.log_x = False
+        self.event_steps: list[float] = []  # steps of dynamics events (memorising, generalising …), drawn cyan
         self._marks: list[float] = []
         self.x_range: tuple[float, float] | None = None  # the steps the x-axis shows (None: the data's)
         self._signature: object = None
@@ -273,7 +274,7 @@ class MetricChart(PlotextPlot):
             if self.show_marks:
                 marks = [float(step) for step, _ in history.marks_copy()[-MAX_MARKS:]]
         signature = ([(label, len(xs), xs[-1], ys[-1], xs[0]) for label, _, xs, ys in data], marks, x_range,
-                     self.smoothing, self.log_y, self.log_x)
+                     self.smoothing, self.log_y, self.log_x, tuple(self.event_steps))
         if signature == self._signature:
             return False
         self._signature = signature
@@ -366,6 +367,9 @@ class MetricChart(PlotextPlot):
         for x in self._marks:
             if xmin <= x <= xmax:
                 plt.vline(x, "red")
+        for x in self.event_steps:
+            if xmin <= x <= xmax:
+                plt.vline(x, "cyan")
         plt.xlim(xmin, xmax)
         plt.ylim(ymin, ymax)
         plt.xscale("log" if self.log_x else "linear")

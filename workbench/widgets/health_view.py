@@ -36,15 +36,16 @@ def health_text(step: int | None, figures: Sequence[HealthFigure], events: Seque
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("training health" + (f" at step {step:,}" if step is not None else ""), style="bold")
     ratios = [f for f in figures if f.name not in ("gradient-norm spikes",) and "dead FFN" not in f.name]
+    text.append("\n")
     if not figures:
-        text.append("\n  measured once the run has taken a step", style="dim")
+        text.append("  measured once the run has taken a step\n", style="dim")
     if ratios:
         values = [f.value for f in ratios if f.value == f.value]
         lo, hi = UPDATE_BAND
-        text.append(f"\nupdate/weight ‖Δw‖/‖w‖ (usual ~1e-3; flagged outside {lo:g}–{hi:g})\n", style="bold")
+        text.append(f"update/weight ‖Δw‖/‖w‖ (usual ~1e-3; flagged outside {lo:g}–{hi:g})\n", style="bold")
         if values:
             text.append(f"  median {statistics.median(values):.2g} · range {min(values):.2g}–{max(values):.2g}\n")
-        flagged = [f for f in ratios if f.verdict != "ok"]
+        flagged = [f for f in ratios if f.verdict in ("low", "high")]
         for f in flagged[:3]:
             text.append(f"  {f.name} {f.value:.2g}: ", style=VERDICT_STYLE.get(f.verdict, ""))
             text.append(f"{f.reason}\n", style="dim")
