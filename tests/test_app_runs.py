@@ -45,11 +45,18 @@ async def test_runs_are_listed_marked_and_compared() -> None:
         last = pane.travel.step
         assert last == pane.travel.steps[-1] and pane.travel.steps[:3] == [0, 1, 2]
         travel = static_text(app, "#runs-travel")
-        assert f"at step {last:,}" in travel and "by operation" in travel and "moved most since" in travel
+        assert f"at step {last:,}" in travel and "by operation" in travel and "moved most between" in travel
         assert "digit embeddings" in travel
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: pane.travel is not None and pane.travel.step < last, what="an earlier step")
         assert pane.travel is not None and pane.travel.step == pane.travel.steps[-2]
+        second = pane.travel.step
+        await pilot.press("d")  # diff from here
+        assert pane.diff_base == second
+        await wait_for(pilot, lambda: not pane.workers, what="the view measured from there")
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: pane.travel is not None and pane.travel.step < second, what="a step before")
+        assert pane.travel.previous == second and f"and step {second:,}" in static_text(app, "#runs-travel")
         await pilot.press("slash")
         await pilot.press(*"nothing-matches")
         await wait_for(pilot, lambda: table.row_count == 0, what="the filter to hide every run")

@@ -85,4 +85,5 @@ def test_weights_shrinking_after_memorising_is_marked() -> None:
     evals = list(range(100, 1001, 100))
     norm = [10.0, 12.0, 12.5, 12.0, 11.0, 10.5, 9.9, 9.5, 9.0, 8.8]  # peak 12.5 at step 300; 9.9 ≤ 80% of it
     events = detect_events({"weight_norm": (evals, norm), "train/accuracy": (steps, [1.0] * 1000)})
-    assert [(e.kind, e.step) for e in events] == [("weights shrink", 700)] and "12.5 → 9.9 since step 300" in events[0].text
+    assert [(e.kind, e.step) for e in events] == [("weights shrink", 700)]
+    assert "12.5 → 9.9 since step 300" in events[0].text

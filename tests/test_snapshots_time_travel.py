@@ -78,3 +78,14 @@ def test_a_diff_names_the_parameters_that_moved_most(tmp_path: Path) -> None:
     (tmp_path / "snapshots" / "step-00000003.safetensors").write_bytes(b"garbage")
     with pytest.raises(SnapshotError, match="not a readable snapshot"):
         read_snapshot(tmp_path, 3)
+
+
+def test_the_snapshot_strip_keeps_the_current_step_in_view() -> None:
+    from workbench.render.runs import snapshot_strip
+
+    steps = [0, 1, 2, 4, 8, 12, 18, 27, 41, 62, 93, 140, 210, 315, 473, 710, 1065, 1598, 2397, 3596, 5394, 8091]
+    last = snapshot_strip(steps, 8091, 60).plain
+    assert last.endswith("[8,091] ") and "… " in last and len(last) <= 60
+    middle = snapshot_strip(steps, 93, 60).plain
+    assert "[93]" in middle and middle.startswith("snapshots …") and middle.endswith("…")
+    assert snapshot_strip(steps[:4], 2, 60).plain == "snapshots 0 1 [2] 4 "

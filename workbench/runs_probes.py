@@ -53,9 +53,10 @@ def _val_split(run: RunSummary, config: RunConfig) -> EncodedSplit:
     return split
 
 
-def time_travel(run: RunSummary, step: int, expression: str | None = None) -> TimeTravel:
+def time_travel(run: RunSummary, step: int, expression: str | None = None, base: int | None = None) -> TimeTravel:
     """The run at the snapshot ``step`` (the nearest one at or before it); ``expression`` (default: the
-    first validation expression) is the one whose attention is shown."""
+    first validation expression) is the one whose attention is shown; the parameter changes are measured
+    from snapshot ``base`` (default: the one before)."""
     steps = snapshot_steps(run.dir)
     if not steps:
         raise FileNotFoundError(f"run {run.id} has no snapshots (runs recorded before time travel existed)")
@@ -72,7 +73,10 @@ def time_travel(run: RunSummary, step: int, expression: str | None = None) -> Ti
     (prediction,) = predict(model, task, [text])
     attention = (AttentionData(prediction.attention, prediction.tokens) if prediction.error is None else None)
     i = steps.index(at)
-    previous = steps[i - 1] if i > 0 else None
-    changes = diff_snapshots(read_snapshot(run.dir, previous), weights) if previous is not None else []
+    previous = base if base in steps and base != at else (steps[i - 1] if i > 0 else None)
+    changes: list[ParameterChange] = []
+    if previous is not None:  # always from the earlier snapshot to the later one
+        other = read_snapshot(run.dir, previous)
+        changes = diff_snapshots(other, weights) if previous < at else diff_snapshots(weights, other)
     return TimeTravel(run.id, at, steps, task, report, text, prediction.answer, attention, previous, changes,
                       embedding_similarity(model))

@@ -13,7 +13,7 @@ Why two files: the metrics only ever grow, so they are *appended* — a crash mi
 cut-off last line, which the reader skips — while ``run.json`` changes as the run goes on and is
 rewritten *atomically* (``core.atomic``), so it is always the old or the new version, never half of one.
 The recorder is called by the training worker between steps and writes at most about once a second
-(plus at every evaluation, state change and checkpoint): a run at thousands of steps per second is not
+(and at every state change and checkpoint): a run at thousands of steps per second is not
 slowed by file I/O. A run that took no step leaves no record (opening a model to look at it is not a
 run). Long runs keep every step up to ``FULL_STEPS`` lines, then every 2nd, 4th … step (the stride
 doubles), so a record stays a few MB whatever the run's length.
@@ -159,7 +159,7 @@ class RunRecorder:
             best = self.meta["best_val_accuracy"]
             if best is None or acc > best:
                 self.meta["best_val_accuracy"], self.meta["best_step"] = acc, step
-        self.flush(force=True)
+        self.flush()  # with the next once-a-second write: a run evaluating every few steps must not fsync each time
 
     def edit(self, step: int, name: str, value: float) -> None:
         self.meta["edits"].append({"step": step, "field": name, "value": value})

@@ -67,6 +67,8 @@ class RunsPane(Widget):
         Binding("t", "travel", "Travel", tooltip="Time travel: the run under the cursor at its last snapshot"),
         Binding("left_square_bracket", "travel_by(-1)", "Earlier", tooltip="The previous snapshot"),
         Binding("right_square_bracket", "travel_by(1)", "Later", tooltip="The next snapshot"),
+        Binding("d", "diff_base", "Diff from", tooltip="Measure the parameter changes from this snapshot (d again: "
+                                                        "from the one before, as at first)"),
     ]
 
     def __init__(self, id: str | None = None) -> None:
@@ -78,6 +80,7 @@ class RunsPane(Widget):
         self._loading = False
         self.travel: TimeTravel | None = None  # the run under time travel, at its current snapshot
         self._offered: list[str] = list(DEFAULT_OVERLAID)  # the metrics the two chart lists offer
+        self.diff_base: int | None = None  # the snapshot parameter changes are measured from (None: the one before)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="runs-row"):
@@ -197,6 +200,7 @@ class RunsPane(Widget):
                 for step, value in zip(steps, values, strict=True):
                     history.add(step, {f"{prefix}/#{i}": value})
         last = history.last_step()
+        self.query_one("#runs-charts").display = bool(self.marked)  # no empty charts taking the screen
         for chart, name in zip(self.query(MetricChart), (left, right), strict=True):
             chart.title = name
             chart.ylim = (0.0, 1.0) if "accuracy" in name else None
@@ -250,14 +254,27 @@ class RunsPane(Widget):
         if run is not None and 0 <= i < len(tt.steps):
             self._travel_to(run, tt.steps[i])
 
+    def action_diff_base(self) -> None:
+        tt = self.travel
+        if tt is None:
+            return
+        self.diff_base = None if self.diff_base == tt.step else tt.step
+        self.notify(f"parameter changes now measured from step {tt.step:,}: move with [ and ]" if self.diff_base
+                    is not None else "parameter changes measured from the snapshot before, again", timeout=3)
+        run = next((r for r in self.runs if r.id == tt.run_id), None)
+        if run is not None:
+            self._travel_to(run, tt.step)
+
     def _travel_to(self, run: RunSummary, step: int) -> None:
+        if self.travel is not None and self.travel.run_id != run.id:
+            self.diff_base = None  # another run: its own snapshots
         self.query_one("#runs-travel", Static).update(f"loading the model of run {run.id} at its snapshot…")
-        self._travel_worker(run, step)
+        self._travel_worker(run, step, self.diff_base)
 
     @work(thread=True, exclusive=True, group="runs-travel")
-    def _travel_worker(self, run: RunSummary, step: int) -> None:
+    def _travel_worker(self, run: RunSummary, step: int, base: int | None) -> None:
         try:
-            self.post_message(Travelled(time_travel(run, step), ""))
+            self.post_message(Travelled(time_travel(run, step, base=base), ""))
         except Exception as exc:  # a damaged snapshot, an old record without any: said in the pane
             self.post_message(Travelled(None, f"cannot travel in run {run.id}: {exc}"))
 
@@ -269,6 +286,7 @@ class RunsPane(Widget):
             return
         self.travel = message.view
         view.update(time_travel_text(message.view, max(40, self.size.width - 2)))
+        self.call_after_refresh(self.query_one("#runs-body", VerticalScroll).scroll_to_widget, view, top=True)
 
     def action_reload(self) -> None:
         self.reload()

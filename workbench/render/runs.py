@@ -13,17 +13,32 @@ MOVED_SHOWN = 5
 
 
 def snapshot_strip(steps: list[int], at: int, width: int) -> Text:
-    """The snapshot steps on one line with the current one bracketed: ``0 1 2 4 [8] 12 18 …``."""
+    """The snapshot steps on one line with the current one bracketed — ``0 1 2 4 [8] 12 18`` — and, when
+    they do not all fit, the ones around the current step with … for the rest."""
+    labels = [f"[{s:,}]" if s == at else f"{s:,}" for s in steps]
+    i = steps.index(at) if at in steps else len(steps) - 1
+    lo, hi = i, i + 1
+    room = width - len("snapshots ") - 4
+    used = len(labels[i]) + 1
+    while True:  # grow the window around the current step, one side then the other
+        grew = False
+        for side in ("left", "right"):
+            j = lo - 1 if side == "left" else hi
+            if 0 <= j < len(labels) and used + len(labels[j]) + 1 <= room:
+                used += len(labels[j]) + 1
+                lo, hi = (j, hi) if side == "left" else (lo, j + 1)
+                grew = True
+        if not grew:
+            break
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("snapshots ", style="dim")
-    for s in steps:
-        label = f"{s:,}"
-        if s == at:
-            text.append(f"[{label}]", style="bold reverse")
-        else:
-            text.append(label, style="dim")
+    if lo > 0:
+        text.append("… ", style="dim")
+    for k in range(lo, hi):
+        text.append(labels[k], style="bold reverse" if steps[k] == at else "dim")
         text.append(" ")
-    text.truncate(width, overflow="ellipsis")
+    if hi < len(labels):
+        text.append("…", style="dim")
     return text
 
 
@@ -33,7 +48,7 @@ def time_travel_text(tt: TimeTravel, width: int = 80) -> Text:
     snapshot."""
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"run {tt.run_id} at step {tt.step:,}", style="bold")
-    text.append("   [ earlier · ] later\n", style="dim")
+    text.append("   [ ] move · d diff from here\n", style="dim")
     text.append_text(snapshot_strip(tt.steps, tt.step, width))
     text.append("\n")
     text.append_text(accuracy_text(tt.report, f"the model as it was at step {tt.step:,}"))
@@ -52,7 +67,8 @@ def time_travel_text(tt: TimeTravel, width: int = 80) -> Text:
     if tt.previous is None:
         text.append("the first snapshot: the weights the run started from", style="dim")
     else:
-        text.append(f"moved most since step {tt.previous:,} (‖Δ‖ / ‖w‖)\n", style="bold")
+        lo, hi = sorted((tt.previous, tt.step))
+        text.append(f"moved most between step {lo:,} and step {hi:,} (‖Δ‖ / ‖w‖ at step {lo:,})\n", style="bold")
         for c in tt.changes[:MOVED_SHOWN]:
             text.append(f"  {c.name:<32} {c.relative:9.3g}  (‖Δ‖ {c.norm:.3g}, largest |Δ| {c.max_abs:.3g})\n")
     text.rstrip()
