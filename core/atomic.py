@@ -13,22 +13,28 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; OSError on failure."""
+def atomic_write_text(path: str | os.PathLike[str], text: str, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; OSError on failure.
+
+    ``durable=False`` skips the fsyncs: the rename is still atomic (a crash of the process leaves the old
+    or the new file, never half of one), but a power cut may lose the last write: right for a file
+    rewritten every second while training (a run record), where an fsync could stall a step."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a dataset is not a secret
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

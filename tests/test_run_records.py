@@ -116,3 +116,15 @@ def test_the_runs_command_lists_shows_and_compares(tmp_path: Path, capsys) -> No
     assert main(["runs", ids[0]]) == 0 and "saved" in capsys.readouterr().out
     assert main(["runs", "nope"]) == 2 and "no run with id 'nope'" in capsys.readouterr().err
     assert main(["runs", "--filter", "Sum"]) == 0 and "no recorded runs matching" in capsys.readouterr().out
+
+
+def test_the_record_is_rewritten_atomically_without_a_stalling_fsync(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import core.atomic as atomic
+
+    synced: list[object] = []
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: synced.append(fd))
+    target = tmp_path / "run.json"
+    atomic.atomic_write_text(target, "{}\n", durable=False)
+    assert target.read_text() == "{}\n" and synced == [] and [p.name for p in tmp_path.iterdir()] == ["run.json"]
+    atomic.atomic_write_text(target, "{ }\n")  # the default (checkpoints, datasets): file and folder fsynced
+    assert target.read_text() == "{ }\n" and len(synced) == 2

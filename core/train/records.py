@@ -244,7 +244,9 @@ class RunRecorder:
                 with open(self.dir / METRICS_FILE, "a", encoding="utf-8", newline="\n") as f:
                     f.write("\n".join(self._lines) + "\n")
                 self._lines.clear()
-            atomic_write_text(self.dir / RUN_FILE, json.dumps(meta, indent=1) + "\n")
+            # atomic, not fsynced: an fsync every second could stall a training step (power cuts may lose
+            # the last second of a record; a crash of the process never leaves half a file)
+            atomic_write_text(self.dir / RUN_FILE, json.dumps(meta, indent=1) + "\n", durable=False)
         except OSError as exc:
             self.failed = f"cannot write the run record in {self.dir}: {exc}"
 
