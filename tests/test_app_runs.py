@@ -46,7 +46,9 @@ async def test_runs_are_listed_marked_and_compared() -> None:
         assert last == pane.travel.steps[-1] and pane.travel.steps[:3] == [0, 1, 2]
         travel = static_text(app, "#runs-travel")
         assert f"at step {last:,}" in travel and "by operation" in travel and "moved most between" in travel
-        assert "digit embeddings" in travel
+        assert "digit embeddings" in travel and "layer 0 (0–1) · head 0 (0–3)" in travel
+        await pilot.press("h")  # the next head's attention
+        assert "layer 0 (0–1) · head 1 (0–3)" in static_text(app, "#runs-travel")
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: pane.travel is not None and pane.travel.step < last, what="an earlier step")
         assert pane.travel is not None and pane.travel.step == pane.travel.steps[-2]

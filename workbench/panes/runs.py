@@ -67,6 +67,7 @@ class RunsPane(Widget):
         Binding("t", "travel", "Travel", tooltip="Time travel: the run under the cursor at its last snapshot"),
         Binding("left_square_bracket", "travel_by(-1)", "Earlier", tooltip="The previous snapshot"),
         Binding("right_square_bracket", "travel_by(1)", "Later", tooltip="The next snapshot"),
+        Binding("h", "next_head", "Head", tooltip="Time travel: the attention of the next head"),
         Binding("d", "diff_base", "Diff from", tooltip="Measure the parameter changes from this snapshot (d again: "
                                                         "from the one before, as at first)"),
     ]
@@ -81,6 +82,7 @@ class RunsPane(Widget):
         self.travel: TimeTravel | None = None  # the run under time travel, at its current snapshot
         self._offered: list[str] = list(DEFAULT_OVERLAID)  # the metrics the two chart lists offer
         self.diff_base: int | None = None  # the snapshot parameter changes are measured from (None: the one before)
+        self.head = 0  # the head whose attention time travel shows, counted through the layers
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="runs-row"):
@@ -254,6 +256,13 @@ class RunsPane(Widget):
         if run is not None and 0 <= i < len(tt.steps):
             self._travel_to(run, tt.steps[i])
 
+    def action_next_head(self) -> None:
+        if self.travel is None:
+            return
+        self.head += 1
+        self.query_one("#runs-travel", Static).update(
+            time_travel_text(self.travel, max(40, self.size.width - 2), self.head))
+
     def action_diff_base(self) -> None:
         tt = self.travel
         if tt is None:
@@ -285,7 +294,7 @@ class RunsPane(Widget):
             view.update(message.error)
             return
         self.travel = message.view
-        view.update(time_travel_text(message.view, max(40, self.size.width - 2)))
+        view.update(time_travel_text(message.view, max(40, self.size.width - 2), self.head))
         self.call_after_refresh(self.query_one("#runs-body", VerticalScroll).scroll_to_widget, view, top=True)
 
     def action_reload(self) -> None:

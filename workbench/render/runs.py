@@ -42,10 +42,10 @@ def snapshot_strip(steps: list[int], at: int, width: int) -> Text:
     return text
 
 
-def time_travel_text(tt: TimeTravel, width: int = 80) -> Text:
+def time_travel_text(tt: TimeTravel, width: int = 80, head: int = 0) -> Text:
     """Header and snapshot strip, accuracy by operation and slice, confusions, the attention of one
-    expression, the digit embeddings' similarity, and the parameters that moved most since the previous
-    snapshot."""
+    expression in head number ``head`` (counted through the layers), the digit embeddings' similarity,
+    and the parameters that moved most since the previous snapshot."""
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"run {tt.run_id} at step {tt.step:,}", style="bold")
     text.append("   [ ] move · d diff from here\n", style="dim")
@@ -58,8 +58,10 @@ def time_travel_text(tt: TimeTravel, width: int = 80) -> Text:
     answer = "no answer" if tt.answer is None else str(tt.answer)
     text.append(f"{tt.expression} → {answer} at this step\n", style="bold")
     if tt.attention is not None and tt.attention.maps:
-        last = len(tt.attention.maps) - 1
-        text.append_text(attention_text(tt.attention, last, 0, width))
+        n_heads = tt.attention.maps[0].shape[0]
+        layer, h = divmod(head % (len(tt.attention.maps) * n_heads), n_heads)  # h: the next head
+        text.append_text(attention_text(tt.attention, layer, h, width))
+        text.append("\nh: the next head", style="dim")
         text.append("\n")
     if tt.embeddings is not None:
         text.append_text(embeddings_text(tt.embeddings))
