@@ -19,8 +19,8 @@ from core.train.run import RunConfig
 
 #: modular addition a + b mod P: a prime (a few Fourier frequencies solve it cleanly), small enough
 #: that the full batch of training pairs is one fast step on two cores. Measured (benchmarks/grokking.py):
-#: train accuracy 100% by step ~400 while validation is ~25%; validation passes 95% near step 11,700,
-#: about 5 minutes at ~25 ms a step.
+#: train accuracy ≥ 99% by step 200–300 while validation is 20–36%; with seed 0 validation passes 95% at
+#: step 11,700 (~3.5 minutes), with seed 1 it reaches 91.9% by the last step, 15,000.
 GROKKING_P = 47
 GROKKING_TRAIN_SHARE = 0.4
 
@@ -68,8 +68,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("grokking", f"grokking: a + b mod {GROKKING_P}",
            f"Sum(a, b) mod {GROKKING_P}: {GROKKING_TRAIN_SHARE:.0%} of all {GROKKING_P * GROKKING_P} pairs to "
            "train on, the whole training set in every step, AdamW with strong weight decay. Training accuracy "
-           "reaches 100% within a few hundred steps (memorising) while validation stays low; thousands of steps "
-           "later, as weight decay wears the memorised weights down, validation climbs to 100% (generalising).",
+           "reaches 100% within a few hundred steps (memorising) while validation stays low; over thousands of "
+           "steps, as weight decay wears the memorised weights down, validation climbs past 90% (generalising).",
            _grokking_options()),
 )}
 
