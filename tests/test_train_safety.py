@@ -238,3 +238,20 @@ def test_a_checkpoint_saved_by_a_script_without_metrics_can_be_replaced(models_d
     save_checkpoint(run, "plain")
     code, _, err = _run(["train", *TINY, "--epochs", "1", "--out", "plain"])
     assert code == 0 and "note:" not in err and read_checkpoint("plain").state["step"] == 10
+
+
+def test_a_periodic_save_by_time_is_not_asked_for_again_before_its_report(models_dir: Path) -> None:
+    """The next time-due save counts from the save itself: asking again a step later, before the main
+    thread has reported the first one, saved the same run twice (steps 14,163 and 14,165)."""
+    from core.train.session import TrainingSession
+
+    run = Run(tiny_config())
+    session = TrainingSession(run)  # no worker thread: a request would only be queued
+    saver = cli_train.RunSaver(session, "periodic", False, cli_train.SaveGuard())
+    saver.saved_at = 0.0  # the last save long ago: one is due
+    saver.maybe_request(1, 0, 60.0)
+    assert saver.pending
+    saver.periodic(run)  # what the worker does with the request, between two steps
+    assert not saver.pending and isinstance(saver.results.get_nowait(), cli_train.Saved)
+    saver.maybe_request(3, 0, 60.0)  # two steps later, the report not yet read by the main thread
+    assert not saver.pending

@@ -227,6 +227,9 @@ class RunSaver:
         except Exception as exc:  # a full disk, anything: training goes on, the user is told
             self.results.put(f"{type(exc).__name__}: {exc}" if not isinstance(exc, LLMLearnError) else str(exc))
         finally:
+            # the next one is due a period after this save, not after its report reaches the main thread:
+            # in between, a time-due check would ask for a second save a step or two later
+            self.saved_at = time.monotonic()
             self.pending = False
 
     def maybe_request(self, step: int, every_steps: int, every_s: float) -> None:
