@@ -260,8 +260,11 @@ class RunsPane(Widget):
         if self.travel is None:
             return
         self.head += 1
-        self.query_one("#runs-travel", Static).update(
-            time_travel_text(self.travel, max(40, self.size.width - 2), self.head))
+        self._show_travel(self.travel)
+
+    def _show_travel(self, tt: TimeTravel) -> None:
+        """Draw the time-travel view of ``tt`` at the pane's width, with the chosen head."""
+        self.query_one("#runs-travel", Static).update(time_travel_text(tt, max(40, self.size.width - 2), self.head))
 
     def action_diff_base(self) -> None:
         tt = self.travel
@@ -294,7 +297,7 @@ class RunsPane(Widget):
             view.update(message.error)
             return
         self.travel = message.view
-        view.update(time_travel_text(message.view, max(40, self.size.width - 2), self.head))
+        self._show_travel(message.view)
         self.call_after_refresh(self.query_one("#runs-body", VerticalScroll).scroll_to_widget, view, top=True)
 
     def action_reload(self) -> None:
