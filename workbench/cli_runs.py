@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from core.train.dynamics import detect_events, summary_lines
 from core.train.records import RunSummary, find_run, list_runs, read_series, runs_dir
 from core.train.run_comparison import aligned, common_steps, config_differences, short_name
+from workbench.render.run_table import HEADERS, SORT_KEYS, duration, filter_runs, percent, sort_runs, table_rows
 
-SORT_KEYS = ("started", "steps", "best", "time", "task")
 COMPARED = ("train/loss", "val/loss", "val/accuracy")
 
 
@@ -27,51 +27,6 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--filter", default="", metavar="TEXT",
                    help="only runs whose task, model, optimiser, status or id contain TEXT")
     r.add_argument("--json", action="store_true")
-
-
-def sort_runs(runs: list[RunSummary], key: str) -> list[RunSummary]:
-    """Runs ordered by ``key`` (started: newest first; steps, best, time: largest first; task: A–Z)."""
-    if key == "task":
-        return sorted(runs, key=lambda r: str(r.meta.get("task", "")))
-    field = {"steps": "steps", "best": "best_val_accuracy", "time": "elapsed_s"}.get(key)
-    if field is None:
-        return sorted(runs, key=lambda r: str(r.meta.get("started_at") or ""), reverse=True)
-
-    def number(r: RunSummary) -> float:
-        value = r.meta.get(field)
-        return float(value) if isinstance(value, int | float) else -1.0
-
-    return sorted(runs, key=number, reverse=True)
-
-
-def filter_runs(runs: list[RunSummary], text: str) -> list[RunSummary]:
-    text = text.strip().lower()
-    if not text:
-        return runs
-    return [r for r in runs if any(text in str(v).lower() for v in
-                                   (r.id, r.status, r.meta.get("task"), r.meta.get("model"), r.meta.get("optimizer"),
-                                    r.meta.get("source")))]
-
-
-def percent(x: Any) -> str:
-    return f"{x:.1%}" if isinstance(x, int | float) else "–"
-
-
-def duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "–"
-    s = round(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
-def table_rows(runs: list[RunSummary]) -> list[tuple[str, ...]]:
-    """One row per run: id, status, task, model, optimiser, steps, best val accuracy, time."""
-    return [(r.id, r.status, str(r.meta.get("task", "?")), str(r.meta.get("model", "?")),
-             str(r.meta.get("optimizer", "?")), f"{r.meta.get('steps', 0):,}", percent(r.meta.get("best_val_accuracy")),
-             duration(r.meta.get("elapsed_s"))) for r in runs]
-
-
-HEADERS = ("id", "status", "task", "model", "optimiser", "steps", "best val", "time")
 
 
 def cmd_runs(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:

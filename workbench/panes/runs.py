@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from core.train.history import MetricHistory
 from core.train.records import RunSummary, list_runs, read_series, runs_dir
 from core.train.run_comparison import config_differences, short_name
-from workbench.cli_runs import HEADERS, SORT_KEYS, filter_runs, sort_runs, table_rows
+from workbench.render.run_table import HEADERS, SORT_KEYS, filter_runs, sort_runs, table_rows
 from workbench.render.runs import time_travel_text
 from workbench.runs_probes import TimeTravel, time_travel
 from workbench.widgets.charts import MetricChart
