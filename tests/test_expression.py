@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.data.expression import MAX_INPUT_CHARS, Expression, _Parser, modulus_of, parse_expression
-from core.data.operations import OPERATIONS
+from core.data.operations import LIST_VALUED, OPERATIONS
 from core.data.task import TaskConfig
 from core.errors import ExpressionError
 
@@ -40,8 +40,8 @@ def test_nested_expression() -> None:
 
 def test_every_operation() -> None:
     args = (6, 2, 8, 1)
-    results = {op: Expression(op, args).evaluate() for op in OPERATIONS}
-    assert results == {"First": 6, "Second": 2, "Last": 1, "Max": 8, "Min": 1, "Sum": 17}
+    results = {op: Expression(op, args).answer() for op in OPERATIONS}
+    assert results == {"First": 6, "Second": 2, "Last": 1, "Max": 8, "Min": 1, "Sum": 17, "Sort": (1, 2, 6, 8)}
 
 
 def test_sum_is_taken_mod_the_tasks_number_of_values() -> None:
@@ -251,11 +251,13 @@ def test_near_valid_text_never_crashes(text: str, task: TaskConfig | None) -> No
     _check_contract(text, task)
 
 
-def _expressions(depth: int) -> st.SearchStrategy[Expression]:
+def _expressions(depth: int, top: bool = True) -> st.SearchStrategy[Expression]:
+    """Any expression; a list-valued one (Sort) only at the top, as no argument can be a list."""
     arg: st.SearchStrategy[int | Expression] = st.integers(0, 99)
     if depth > 1:
-        arg = st.one_of(arg, _expressions(depth - 1))
-    return st.sampled_from(list(OPERATIONS)).flatmap(
+        arg = st.one_of(arg, _expressions(depth - 1, top=False))
+    ops = [op for op in OPERATIONS if top or op not in LIST_VALUED]
+    return st.sampled_from(ops).flatmap(
         lambda op: st.lists(arg, min_size=2, max_size=5).map(lambda a: Expression(op, tuple(a), modulus_of(op, WIDE)))
     )
 

@@ -25,11 +25,11 @@ def test_defaults() -> None:
 
 
 def test_operations_are_functions() -> None:
-    assert list(OPERATIONS) == ["First", "Second", "Last", "Max", "Min", "Sum"]
-    assert MIN_ARGS == {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1, "Sum": 1}
+    assert list(OPERATIONS) == ["First", "Second", "Last", "Max", "Min", "Sum", "Sort"]
+    assert MIN_ARGS == {"First": 1, "Second": 2, "Last": 1, "Max": 1, "Min": 1, "Sum": 1, "Sort": 1}
     args = [4, 7, 1]
-    assert [apply_operation(op, args) for op in OPERATIONS] == [4, 7, 1, 7, 1, 12]
-    assert [apply_operation(op, args, modulus=10) for op in OPERATIONS] == [4, 7, 1, 7, 1, 2]
+    assert [apply_operation(op, args) for op in OPERATIONS] == [4, 7, 1, 7, 1, 12, (1, 4, 7)]
+    assert [apply_operation(op, args, modulus=10) for op in OPERATIONS] == [4, 7, 1, 7, 1, 2, (1, 4, 7)]
 
 
 def test_sum_tasks_name_their_modulus_and_need_the_longer_vocabulary() -> None:

@@ -14,8 +14,8 @@ def test_fixed_ids() -> None:
     assert (VOCAB.pad_id, VOCAB.eos_id, VOCAB.sep_id) == (0, 1, 2)
     assert VOCAB.tokens[:3] == ("[PAD]", "[EOS]", "=")
     assert [VOCAB.id_of(str(d)) for d in range(10)] == list(range(3, 13))
-    assert VOCAB.tokens[13:] == ("First", "Second", "Last", "Max", "Min", "(", ")", ",", "Sum")
-    assert len(VOCAB) == 22
+    assert VOCAB.tokens[13:] == ("First", "Second", "Last", "Max", "Min", "(", ")", ",", "Sum", "Sort")
+    assert len(VOCAB) == 23
     assert VOCAB.tokens == DEFAULT_TOKENS
 
 
@@ -39,7 +39,7 @@ def test_unknown_token_is_a_dataset_error() -> None:
     with pytest.raises(DatasetError, match="'x'"):
         VOCAB.encode(["Max", "(", "x"])
     with pytest.raises(DatasetError, match="outside"):
-        VOCAB.decode([0, 22])
+        VOCAB.decode([0, 23])
     with pytest.raises(DatasetError, match="integer"):
         VOCAB.decode([1.5])  # type: ignore[list-item]
 
@@ -49,8 +49,8 @@ def test_dict_round_trip_and_equality() -> None:
     assert d == {"tokens": list(DEFAULT_TOKENS)}
     again = Vocabulary.from_dict(d)
     assert again == VOCAB and hash(again) == hash(VOCAB) and again is not VOCAB
-    other = Vocabulary([*DEFAULT_TOKENS, "Sort"])
-    assert other != VOCAB and len(other) == 23
+    other = Vocabulary([*DEFAULT_TOKENS, "Reverse"])
+    assert other != VOCAB and len(other) == 24
 
 
 def test_an_older_vocabulary_is_a_prefix_that_means_the_same_ids() -> None:

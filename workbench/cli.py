@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from core.data.answer_format import format_answer
 from core.errors import LLMLearnError
 from core.probe.generalisation import probe_generalisation
 from core.probe.inference import predict
@@ -104,7 +105,7 @@ def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write("by arguments:  " + "  ".join(f"{k}: {v:.1%}" for k, v in report.accuracy_by_nargs.items()) + "\n")
     if report.train_accuracy is not None:
         out.write(f"train accuracy (sample): {report.train_accuracy:.2%}\n")
-    if task.num_classes <= 10:
+    if task.num_classes <= 10 and report.confusion.any():  # a list answer (Sort) has no cell
         out.write("confusion (rows: true answer, columns: predicted; '-' no answer)\n")
         out.write("      " + " ".join(f"{c:>5}" for c in range(task.num_classes)) + "     -\n")
         for t, row in enumerate(report.confusion):
@@ -124,8 +125,8 @@ def cmd_eval(a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if report.mistakes:
         out.write(f"mistakes ({len(report.mistakes)}):\n")
         for m in report.mistakes[: a.mistakes]:
-            pred = "no answer" if m.predicted < 0 else m.predicted
-            out.write(f"  {m.expression} = {m.truth}, model said {pred}\n")
+            pred = "no answer" if m.predicted == -1 else format_answer(m.predicted)
+            out.write(f"  {m.expression} = {format_answer(m.truth)}, model said {pred}\n")
     for w in report.warnings:
         out.write(f"warning: {w}\n")
     out.write(render_generalisation(probes))
@@ -151,9 +152,10 @@ def cmd_predict(a: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
             bad += 1
             err.write(f"error: {shorten(r.text)!r}: {r.error}\n")
             continue
-        mark = "✓" if r.correct else f"✗ (true answer {r.truth})"
-        top = ", ".join(f"{ans}: {p:.1%}" for ans, p in r.top)
-        out.write(f"{r.expression} → {r.answer if r.answer is not None else 'no answer'} {mark}   [{top}]\n")
+        mark = "✓" if r.correct else f"✗ (true answer {format_answer(r.truth)})"
+        top = ", ".join(f"{format_answer(ans)}: {p:.1%}" for ans, p in r.top)
+        said = "no answer" if r.answer is None else format_answer(r.answer)
+        out.write(f"{r.expression} → {said} {mark}   [{top}]\n")
     return EXIT_USAGE if bad else 0  # bad input, like every command (the good lines were still answered)
 
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from core.data.answer_format import format_answer
 from core.data.batching import EncodedSplit
 from core.data.expression import parse_expression
 from core.data.task import TaskConfig
@@ -197,7 +198,8 @@ def _patch(a: argparse.Namespace, ck: Checkpoint, out: TextIO) -> int:
 
 
 def render_patching(r: PatchingResult, name: str, how: str) -> str:
-    lines = [f"{name}: clean {r.clean} = {r.clean_answer}, corrupted {r.corrupt} = {r.corrupt_answer} ({how})",
+    lines = [f"{name}: clean {r.clean} = {format_answer(r.clean_answer)}, corrupted {r.corrupt} = "
+             f"{format_answer(r.corrupt_answer)} ({how})",
              f"logit difference {r.compared[0]} − {r.compared[1]} at position {r.position}: clean "
              f"{r.clean_difference:+.2f}, corrupted {r.corrupt_difference:+.2f}",
              "share of it recovered by patching the clean activation into the corrupted run (1 = all):", "",

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from core.data.answer_format import format_answer
 from core.nn.layers.attention import MASK_VALUE
 from core.probe.trace import Axis, Stage, Trace, trace_checkpoint
 from core.train.checkpoint import read_checkpoint
@@ -60,8 +61,8 @@ def render_trace(trace: Trace, name: str, only: Sequence[str] | None = None, che
     def keep(s: Stage) -> bool:
         return only is None or any(s.name.startswith(p) for p in only)
 
-    lines = [f"{name} · {trace.kind} · {trace.expression} = {trace.truth} · model's answer "
-             f"{'none' if trace.answer is None else trace.answer} · loss {trace.loss_value:.4g}",
+    lines = [f"{name} · {trace.kind} · {trace.expression} = {format_answer(trace.truth)} · model's answer "
+             f"{'none' if trace.answer is None else format_answer(trace.answer)} · loss {trace.loss_value:.4g}",
              "tokens: " + " ".join(trace.tokens)]
     fwd = [s for s in trace.forward if keep(s)]
     lines += ["", f"══ forward ({len(fwd)} of {len(trace.forward)} stages) ══"]

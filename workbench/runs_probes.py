@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.data.batching import EncodedSplit
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.nn.models import build_model
 from core.probe.inference import predict
@@ -37,7 +38,7 @@ class TimeTravel:
     task: TaskConfig
     report: EvaluationReport
     expression: str
-    answer: int | None
+    answer: Answer | None
     attention: AttentionData | None
     previous: int | None  # the snapshot ``changes`` are measured from
     changes: list[ParameterChange] = field(default_factory=list)

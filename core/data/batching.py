@@ -4,8 +4,9 @@ A split is tokenised once into one padded matrix (``EncodedSplit``); a batch is 
 plus a trim to the longest row, with no Python loop over rows, so batching never dominates a step.
 
 Encoder rows are the expression's tokens and the target is the answer as a class id. Decoder rows are
-``expression = answer-digits [EOS]``; the model input is the row without its last token and the target
-the row without its first (next-token prediction), and only answer digits and [EOS] are scored.
+``expression = answer-tokens [EOS]`` (a number's digits, or a list's numbers and commas: Sort); the
+model input is the row without its last token and the target the row without its first (next-token
+prediction), and only the answer's tokens and [EOS] are scored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from itertools import chain
 
 import numpy as np
 
+from core.data.answer_format import answer_tokens
 from core.data.dataset import Example
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB, Vocabulary
@@ -36,7 +38,7 @@ class EncodedSplit:
     tokens: np.ndarray  # (N, T_max) int64
     lengths: np.ndarray  # (N,) int64, real tokens per row
     prompt_lengths: np.ndarray  # (N,) int64
-    answers: np.ndarray  # (N,) int64
+    answers: np.ndarray  # (N,) int64, the answer; −1 where it is a list (Sort: see the row's tokens)
     op_ids: np.ndarray  # (N,) int64, index into task.operations
     n_args: np.ndarray  # (N,) int64, top-level argument count
     texts: list[str]  # canonical expression text per row
@@ -63,9 +65,12 @@ def encode_examples(
     if len(examples) == 0:
         raise DatasetError("cannot encode an empty list of examples")
     op_index = {op: i for i, op in enumerate(task.operations)}
-    # "= digits [EOS]" per possible answer, built once.
+    # "= digits [EOS]" per possible number answer, built once.
     tails = [[vocab.sep_id, *vocab.encode(list(str(v))), vocab.eos_id] for v in range(task.num_classes)]
     decoder = mode == "decoder"
+    if task.list_valued and not decoder:
+        raise DatasetError(f"{task.describe()}: a list answer (Sort) needs a decoder, which writes it token by "
+                           "token; an encoder picks one number")
     row_of: dict[int, int] = {}
     rows: list[list[int]] = []
     meta: list[tuple[int, int, int, int]] = []  # prompt length, answer, op id, n_args
@@ -81,15 +86,19 @@ def encode_examples(
                 raise DatasetError(
                     f"{ex.text}: {expr.op} is not one of the task's operations ({', '.join(task.operations)})"
                 )
-            if not 0 <= answer <= task.max_value:
-                raise DatasetError(f"{ex.text}: answer {answer} is outside this task's 0..{task.max_value}")
+            if isinstance(answer, int):
+                if not 0 <= answer <= task.max_value:
+                    raise DatasetError(f"{ex.text}: answer {answer} is outside this task's 0..{task.max_value}")
+                tail, value = tails[answer], answer
+            else:
+                tail, value = [vocab.sep_id, *vocab.encode(answer_tokens(answer)), vocab.eos_id], -1
             ids = vocab.encode(expr.tokens())
             prompt = len(ids)
             if decoder:
-                ids += tails[answer]
+                ids += tail
                 prompt += 1
             rows.append(ids)
-            meta.append((prompt, answer, op_id, len(expr.args)))
+            meta.append((prompt, value, op_id, len(expr.args)))
             texts_u.append(str(expr))
         inverse.append(u)
 

@@ -20,6 +20,7 @@ import numpy as np
 from core.budget import check_budget
 from core.data.expression import Expression
 from core.data.features import answer_position, has_tie, two_digit_count
+from core.data.operations import Answer
 from core.data.sampling import ExpressionSampler, ExprKey, count_flat_expressions
 from core.data.stratified import HeldOutCap, StratifiedSampler
 from core.data.task import TaskConfig
@@ -49,7 +50,7 @@ class Example:
     """One expression and its answer. Immutable, so identical examples can share one object."""
 
     expression: Expression
-    answer: int
+    answer: Answer  # a number, or a tuple of numbers for a list-valued operation (Sort)
 
     @property
     def text(self) -> str:
@@ -204,7 +205,8 @@ class Dataset:
             by_op[expr.op] += count
             by_nargs[expr.n_args] += count
             by_len[len(expr.tokens())] += count
-            by_answer[ex.answer] += count
+            if isinstance(ex.answer, int):  # a list answer (Sort) has no bar of its own
+                by_answer[ex.answer] += count
             by_position[answer_position(expr)] += count
             by_two_digit[two_digit_count(expr)] += count
             by_tie["tie" if has_tie(expr) else "no tie"] += count
@@ -332,7 +334,7 @@ class _ExampleBuilder:
         for key in dict.fromkeys(keys):
             if key not in table:
                 expr = self.sampler.build(key)
-                table[key] = Example(expr, expr.evaluate())
+                table[key] = Example(expr, expr.answer())
         return [table[key] for key in keys]
 
 

@@ -229,7 +229,7 @@ def _entry_lines(examples: Sequence[Example]) -> list[str]:
     for ex in examples:
         line = done.get(id(ex))
         if line is None:
-            line = done[id(ex)] = "      " + json.dumps([ex.text, ex.answer])
+            line = done[id(ex)] = "      " + json.dumps([ex.text, ex.answer])  # a tuple answer: a list
         out.append(line)
     return out
 
@@ -312,21 +312,26 @@ def _parse_split(p: Path, name: str, entries: Any, config: DatasetConfig, parsed
     task = config.task
     out: list[Example] = []
     for i, entry in enumerate(entries):
-        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and type(entry[1]) is int):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and _is_answer(entry[1])):
             raise DatasetError(f'{p}: {name} entry {i + 1} must be ["expression", answer], got {_short(entry)}')
-        text, answer = entry
+        text, answer = entry[0], entry[1] if type(entry[1]) is int else tuple(entry[1])
         ex = parsed.get(text)
         if ex is None:
             try:
                 expr = parse_expression(text, task)
             except ExpressionError as exc:
                 raise DatasetError(f"{p}: {name} entry {i + 1} {text!r}: {exc}") from None
-            ex = parsed[text] = Example(expr, expr.evaluate())
+            ex = parsed[text] = Example(expr, expr.answer())
         if answer != ex.answer:
             raise DatasetError(f"{p}: {name} entry {i + 1}: stored answer {_short(answer)} is wrong, "
                                f"{ex.text} = {ex.answer}")
         out.append(ex)
     return out
+
+
+def _is_answer(value: Any) -> bool:
+    """A number, or a list of numbers (Sort's answer, a JSON array)."""
+    return type(value) is int or (isinstance(value, list) and all(type(v) is int for v in value))
 
 
 def _short(value: Any, limit: int = 60) -> str:

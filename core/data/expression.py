@@ -13,11 +13,13 @@ import string
 from dataclasses import dataclass
 
 from core.data.operations import (
+    LIST_VALUED,
     MAX_ARGS,
     MAX_NUMBER,
     MIN_ARGS,
     MODULAR,
     OPERATIONS,
+    Answer,
     apply_operation,
     canonical_operation,
 )
@@ -60,15 +62,31 @@ class Expression:
                     raise ExpressionError(f"number {a} is out of range 0..{MAX_NUMBER}")
             elif not isinstance(a, Expression):
                 raise ExpressionError(f"an argument must be an int or an Expression, got {a!r}")
+            elif a.op in LIST_VALUED:
+                raise ExpressionError(f"{a}: {a.op}'s answer is a list, so it cannot be an argument of {self.op}")
         if type(self.modulus) is not int or self.modulus < 0:
             raise ExpressionError(f"the modulus must be a whole number ≥ 0, got {self.modulus!r}")
         if self.modulus and self.op not in MODULAR:
             object.__setattr__(self, "modulus", 0)  # only modular operations have one
 
-    def evaluate(self) -> int:
-        """The answer the model should produce."""
+    def answer(self) -> Answer:
+        """The answer the model should produce: a number, or a tuple of numbers for a list-valued
+        operation (``Sort(8, 2, 4)`` → ``(2, 4, 8)``)."""
         values = [a.evaluate() if isinstance(a, Expression) else a for a in self.args]
         return apply_operation(self.op, values, self.modulus)
+
+    def evaluate(self) -> int:
+        """The number this expression stands for (what it is worth as an argument). A list-valued
+        expression (Sort) stands for no single number: ``answer()`` gives its list."""
+        value = self.answer()
+        if not isinstance(value, int):
+            raise ExpressionError(f"{self}: {self.op}'s answer is a list of numbers, not one number", str(self))
+        return value
+
+    @property
+    def list_valued(self) -> bool:
+        """Whether the answer is a list (Sort) rather than a number."""
+        return self.op in LIST_VALUED
 
     def tokens(self) -> list[str]:
         """Model tokens, numbers digit by digit: ``Max(5, 42)`` → Max ( 5 , 4 2 )."""
@@ -252,7 +270,10 @@ class _Parser:
         if index >= hi:
             raise self.fail(f"too many arguments: {op} takes at most {hi}{self.in_task()}", tok.pos)
         if tok.kind == "name":
-            return self.expression(depth + 1)
+            sub = self.expression(depth + 1)
+            if sub.op in LIST_VALUED:
+                raise self.fail(f"{sub.op}'s answer is a list, so it cannot be an argument of {op}", tok.pos)
+            return sub
         if tok.kind == "number":
             self.take()
             return self.number(tok)

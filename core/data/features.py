@@ -8,7 +8,7 @@ them (``core.train.slices``): one definition, so "answer position" means the sam
 from __future__ import annotations
 
 from core.data.expression import Expression
-from core.data.operations import MODULAR
+from core.data.operations import LIST_VALUED, MODULAR
 
 #: ``answer_position`` of an expression whose answer is no argument (Sum's is computed from all)
 NO_POSITION = -1
@@ -25,9 +25,10 @@ def answer_position(expr: Expression) -> int:
     Where several arguments equal the answer (a tie), the first of them is taken: for ``Max(7, 2, 7)``
     that is 0, even though the model may have "looked at" the last 7. ``First`` is 0 by definition,
     ``Second`` 1 unless the first argument has the same value, and so on. A modular operation (Sum)
-    computes its answer from every argument, so no argument is it: ``NO_POSITION``.
+    computes its answer from every argument, so no argument is it: ``NO_POSITION``; so does a list
+    (Sort), whose answer is all of them.
     """
-    if expr.op in MODULAR:
+    if expr.op in MODULAR or expr.op in LIST_VALUED:
         return NO_POSITION
     return top_level_values(expr).index(expr.evaluate())
 
@@ -35,9 +36,13 @@ def answer_position(expr: Expression) -> int:
 def has_tie(expr: Expression) -> bool:
     """Whether the answer's value occurs more than once among the top-level arguments: then the
     operation's choice does not matter for the answer (``Max(4, 4)`` is 4 whichever 4 is picked).
-    A Sum has no tie: its answer is not picked from the arguments."""
+    A Sum has no tie: its answer is not picked from the arguments. A Sort has one when a number is
+    repeated (``Sort(4, 1, 4)``: the model must write 4 twice)."""
     if expr.op in MODULAR:
         return False
+    if expr.op in LIST_VALUED:
+        values = top_level_values(expr)
+        return len(set(values)) < len(values)
     return top_level_values(expr).count(expr.evaluate()) > 1
 
 

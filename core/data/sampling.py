@@ -69,6 +69,7 @@ class ExpressionSampler:
         self._lo = np.array([task.arg_range(op)[0] for op in task.operations], dtype=np.int64)
         self._hi = task.max_args
         self._values = task.max_value + 1
+        self._nestable = task.nestable_op_ids
 
     def draw(self, rng: np.random.Generator, op_indices: np.ndarray) -> list[ExprKey]:
         """One key per entry of ``op_indices`` (indices into ``task.operations``), in order."""
@@ -86,7 +87,7 @@ class ExpressionSampler:
             nest = (rng.random((n, hi)) < NEST_PROBABILITY) & (np.arange(hi)[None, :] < counts[:, None])
             rows, cols = np.nonzero(nest)
             if rows.size:
-                sub_ops = rng.integers(0, len(self._names), size=rows.size)
+                sub_ops = self._nestable[rng.integers(0, len(self._nestable), size=rows.size)]
                 subs = self._draw(rng, sub_ops, depth_left - 1)
                 edited: dict[int, list] = {}
                 for r, c, sub in zip(rows.tolist(), cols.tolist(), subs, strict=True):

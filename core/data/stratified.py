@@ -16,7 +16,8 @@ a share is given):
     the other numbers Max: in 0..a−1, Min: in a+1..max, First/Second/Last: anywhere (only 0 for
                       Max(0, …) and max for Min(max, …), where nothing else is possible); each number's
                       digit count 1 or 2 with equal chance where both are possible; Sum: anywhere,
-                      and then the argument at the answer position is (a − the others' sum) mod m
+                      and then the argument at the answer position is (a − the others' sum) mod m;
+                      Sort: like First (its list holds every number, one of them a)
     close             with share CLOSE_SHARE the other numbers lie within CLOSE_WINDOW of the answer
     tie               with share TIE_SHARE one other argument equals the answer (Max(7, 2, 7))
     nested arguments  an argument chosen to be an expression is built the same way *with its value
@@ -32,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.data.expression import Expression, modulus_of
+from core.data.operations import LIST_VALUED
 from core.data.sampling import NEST_PROBABILITY, ExprKey, _rows_to_keys
 from core.data.task import TaskConfig
 
@@ -76,6 +78,7 @@ class StratifiedSampler:
         rule = [{"Max": _MAX, "Min": _MIN, "Sum": _SUM}.get(op, _AT) for op in task.operations]
         self._rule = np.array(rule, dtype=np.int64)
         self._fixed = np.array([_POSITIONAL.get(op, 0) for op in task.operations], dtype=np.int64)
+        self._nestable = task.nestable_op_ids
 
     def draw(self, rng: np.random.Generator, op_indices: np.ndarray) -> list[ExprKey]:
         """One key per entry of ``op_indices`` (indices into ``task.operations``), in order."""
@@ -136,7 +139,7 @@ class StratifiedSampler:
         rows, cols = np.nonzero(nest)
         sub_depths = np.where(cols == forced[rows], depths[rows] - 1,
                               rng.integers(1, np.maximum(depths[rows], 2)))
-        sub_ops = rng.integers(0, len(self._names), size=rows.size)
+        sub_ops = self._nestable[rng.integers(0, len(self._nestable), size=rows.size)]
         subs = self._draw(rng, sub_ops, numbers[rows, cols], sub_depths)
         edited: dict[int, list] = {}
         for r, c, sub in zip(rows.tolist(), cols.tolist(), subs, strict=True):
@@ -165,6 +168,7 @@ class HeldOutCap:
         Max   (a+1)^k − a^k          (all numbers ≤ a, minus those all < a)
         Min   (N−a)^k − (N−a−1)^k    (all ≥ a, minus all > a), N = max_value + 1
         First, Second, Last, Sum   N^(k−1)  (the answer's argument fixed by the others, they are free)
+        Sort  N^k, answer "−1"       (a list is no stratum: every Sort of k numbers is one)
 
     Each of validation and test takes at most ⌊size/4⌋ of a stratum, so training keeps at least half of
     every stratum, and all of a stratum of fewer than four (``Max(0, 0, 0)`` is the only Max with answer 0
@@ -186,15 +190,18 @@ class HeldOutCap:
             return (a + 1) ** k - a**k
         if op == "Min":
             return (n - a) ** k - (n - a - 1) ** k
+        if op in LIST_VALUED:
+            return n**k
         return n ** (k - 1)
 
     def admit(self, key: ExprKey) -> bool:
         """Whether ``key`` may join the split (and, if so, count it)."""
         args = key[1:]
+        op = self._names[key[0]]
         if self.patience <= 0 or any(type(a) is not int for a in args):
             return True
-        op = self._names[key[0]]
-        answer = Expression(op, args, modulus_of(op, self._task)).evaluate()
+        # a list answer (Sort) is no stratum of its own: its stratum is every Sort of k numbers
+        answer = -1 if op in LIST_VALUED else Expression(op, args, modulus_of(op, self._task)).evaluate()
         stratum = (key[0], len(args), answer)
         taken = self._taken.get(stratum, 0)
         if taken >= self._size(op, len(args), answer) // 4:

@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from core.data.operations import (
     DEFAULT_OPERATIONS,
+    LIST_VALUED,
     MAX_ARGS,
     MAX_NUMBER,
     MIN_ARGS,
@@ -83,6 +86,22 @@ class TaskConfig:
                 f"Second needs at least {MIN_ARGS['Second']} arguments, so max_args must be at least "
                 f"{MIN_ARGS['Second']} when Second is one of the operations"
             )
+        if self.max_depth > 1 and not self.nestable_op_ids.size:
+            raise ConfigError(
+                f"{'/'.join(self.operations)} answer{'s' if len(self.operations) > 1 else ''} with a list, which "
+                "cannot be an argument: a nested task (max_depth > 1) needs an operation whose answer is a number"
+            )
+
+    @property
+    def nestable_op_ids(self) -> np.ndarray:
+        """Ids (into ``operations``) of the operations a nested argument may use: those whose answer is a
+        number. A list (Sort's answer) is no argument, so Sort is only ever the outermost operation."""
+        return np.array([i for i, op in enumerate(self.operations) if op not in LIST_VALUED], dtype=np.int64)
+
+    @property
+    def list_valued(self) -> bool:
+        """Whether some answers are lists (Sort): only a decoder, writing token by token, can give them."""
+        return any(op in LIST_VALUED for op in self.operations)
 
     @property
     def num_classes(self) -> int:
@@ -109,7 +128,10 @@ class TaskConfig:
 
     @property
     def max_answer_tokens(self) -> int:
-        """Digits in the longest answer (the decoder also emits [EOS] after them)."""
+        """Tokens in the longest answer (the decoder also emits [EOS] after them): the digits of a
+        number, or for a list (Sort) its max_args numbers with a comma between each two."""
+        if self.list_valued:
+            return self.max_args * (self.max_number_tokens + 1) - 1
         return self.max_number_tokens
 
     @property

@@ -23,7 +23,7 @@ DIGIT_TOKENS: tuple[str, ...] = tuple(str(d) for d in range(10))
 OPERATION_TOKENS: tuple[str, ...] = ("First", "Second", "Last", "Max", "Min")
 PUNCTUATION_TOKENS: tuple[str, ...] = ("(", ")", ",")
 #: tokens added after the first models shipped: appended, so older vocabularies stay prefixes
-LATER_TOKENS: tuple[str, ...] = ("Sum",)
+LATER_TOKENS: tuple[str, ...] = ("Sum", "Sort")
 DEFAULT_TOKENS: tuple[str, ...] = (SPECIAL_TOKENS + DIGIT_TOKENS + OPERATION_TOKENS + PUNCTUATION_TOKENS
                                    + LATER_TOKENS)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import LLMLearnError
@@ -99,13 +100,13 @@ class ProbeResult:
     attention_of: str = ""
 
     @property
-    def answer(self) -> int | None:
+    def answer(self) -> Answer | None:
         if self.generation is not None:
             return self.generation.answer
         return None if self.prediction is None else self.prediction.answer
 
     @property
-    def truth(self) -> int | None:
+    def truth(self) -> Answer | None:
         return None if self.prediction is None else self.prediction.truth
 
     @property

@@ -16,7 +16,9 @@ from functools import cached_property
 
 import numpy as np
 
+from core.data.answer_format import answer_tokens
 from core.data.expression import Expression
+from core.data.operations import Answer
 from core.data.sampling import ExpressionSampler
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
@@ -57,8 +59,8 @@ class CellInput:
         return self.model.readout_position(len(self.ids))
 
     @property
-    def truth(self) -> int:
-        return self.expression.evaluate()
+    def truth(self) -> Answer:
+        return self.expression.answer()
 
 
 def check_layer_head(model: Model, layer: int, head: int | None = None) -> str | None:
@@ -255,7 +257,7 @@ def example_loss(inp: CellInput) -> tuple[list[str], np.ndarray, np.ndarray]:
     if m.kind == "encoder":
         p = softmax(readout_logits(inp)[0])
         return [f"class {inp.truth}"], p[[inp.truth]], -np.log(p[[inp.truth]])
-    answer = [*VOCAB.encode(list(str(inp.truth))), VOCAB.eos_id]
+    answer = [*VOCAB.encode(answer_tokens(inp.truth)), VOCAB.eos_id]
     full = inp.ids + answer
     start = len(inp.ids) - 1
     probs = softmax(trace_forward(m, full[:-1]).values("logits")[start:])

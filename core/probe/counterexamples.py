@@ -371,6 +371,8 @@ def region_examples(task: TaskConfig, per_region: int = DEFAULT_PER_REGION, seed
     skipped: list[Skipped] = []
     for region in REGIONS:
         reason = None if region.fixed is not None else _plan(region, task)[1]
+        if task.list_valued:
+            reason = "the task's answers are lists (Sort); the regions are scored by one number per expression"
         exprs = [] if reason else _draw_region(region, task, per_region, seed, fits)
         if not reason and not exprs:
             reason = ("none of the app's examples is valid in this task and fits the model"

@@ -42,6 +42,8 @@ from core.probe.counterexamples import (
 )
 
 DEFAULT_PER_PROBE = 200
+#: why a task with list answers (Sort) is not probed: the probes score one number per expression
+LIST_REASON = "the task's answers are lists (Sort); the probes compare single numbers"
 OUTSIDE = "outside the training task"
 
 ProbeResult = RegionResult  # a probe's numbers have the same shape as a counterexample region's
@@ -172,7 +174,7 @@ def probe_examples(task: TaskConfig, kind: str, fits: ProbeFits = lambda e, t: T
     samples: list[ProbeSample] = []
     skipped: list[Skipped] = []
     for probe in PROBES:
-        wide, text = probe.plan(task, kind)
+        wide, text = probe.plan(task, kind) if not task.list_valued else (None, LIST_REASON)
         if wide is None:
             skipped.append(Skipped(probe.name, probe.title, text))
             continue

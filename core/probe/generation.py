@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data.answer_format import decode_answers
+from core.data.answer_format import decode_answer
 from core.data.expression import Expression, parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ConfigError, ExpressionError
@@ -62,7 +63,7 @@ class Hypothesis:
     tokens: list[str]
     log_prob: float
     finished: bool  # ended with [EOS]
-    answer: int | None
+    answer: Answer | None
     source: str = "beam"  # "beam", or "greedy" for the greedy sequence when the beam lost it
 
     @property
@@ -83,11 +84,11 @@ class GenerationResult:
     text: str = ""
     strategy: str = ""
     expression: Expression | None = None
-    truth: int | None = None
+    truth: Answer | None = None
     prompt: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # generated tokens, [EOS] included when produced
     token_ids: list[int] = field(default_factory=list)
-    answer: int | None = None  # the number the tokens spell before [EOS]; None if they spell none
+    answer: Answer | None = None  # the number (Sort: list) the tokens spell before [EOS]; None if none
     log_prob: float = float("nan")
     token_probs: list[float] = field(default_factory=list)
     steps: list[StepCandidates] = field(default_factory=list)
@@ -127,9 +128,8 @@ def _candidates(log_probs: np.ndarray, n: int) -> StepCandidates:
     return [(VOCAB.tokens[int(t)], float(np.exp(log_probs[t]))) for t in order]
 
 
-def _answer(ids: Sequence[int]) -> int | None:
-    value = int(decode_answers(np.asarray([list(ids) or [VOCAB.pad_id]], dtype=np.int64))[0])
-    return value if value >= 0 else None
+def _answer(ids: Sequence[int], list_valued: bool = False) -> Answer | None:
+    return decode_answer(ids, list_valued)
 
 
 def _check_prompt(model: TransformerDecoder, prompt: Sequence[int], max_new_tokens: int) -> np.ndarray:
@@ -351,7 +351,7 @@ def generate_answer(model: Model, task: TaskConfig, text: str, strategy: str = "
     prompt = model.prompt_ids(expression)  # the expression's tokens and "="
     max_new = task.max_answer_tokens + 1
     if not model.fits(expression, task):
-        result.expression, result.truth = expression, expression.evaluate()
+        result.expression, result.truth = expression, expression.answer()
         result.error = "expression is too long for this model"
         return result
     if strategy == "greedy":
@@ -360,6 +360,10 @@ def generate_answer(model: Model, task: TaskConfig, text: str, strategy: str = "
         out = sample(model, prompt, max_new, temperature, top_k, seed, n_candidates)
     else:
         out = beam_search(model, prompt, beam_width, max_new, n_candidates, keep_greedy)
-    out.text, out.expression, out.truth = text, expression, expression.evaluate()
+    out.text, out.expression, out.truth = text, expression, expression.answer()
+    if expression.list_valued:  # the tokens spell a list: read them (and every beam's) as one
+        out.answer = _answer(out.token_ids, True)
+        for hyp in out.beams:
+            hyp.answer = _answer(VOCAB.encode(hyp.tokens), True)
     out.prompt = VOCAB.decode(prompt)
     return out

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data.answer_format import decode_answers
+from core.data.answer_format import decode_answer
 from core.data.expression import Expression, parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ExpressionError
@@ -26,9 +27,9 @@ from core.nn.models.factory import Model
 class Prediction:
     text: str
     expression: Expression | None = None
-    answer: int | None = None  # the model's answer (None if it produced no valid number)
-    truth: int | None = None
-    top: list[tuple[int, float]] = field(default_factory=list)  # (answer, probability), best first
+    answer: Answer | None = None  # the model's answer, a number or (Sort) a list; None if it wrote neither
+    truth: Answer | None = None
+    top: list[tuple[Answer, float]] = field(default_factory=list)  # (answer, probability), best first
     steps: list[list[tuple[str, float]]] = field(default_factory=list)  # decoder: top tokens at each step
     tokens: list[str] = field(default_factory=list)  # input tokens (decoder: prompt + generated)
     attention: list[np.ndarray] = field(default_factory=list)  # per layer (H, T, T)
@@ -57,7 +58,7 @@ def predict(model: Model, task: TaskConfig, texts: Sequence[str], top_k: int = 5
             r.error = str(exc)
             r.error_position = exc.position if exc.text == r.text else None
             continue
-        r.truth = expression.evaluate()
+        r.truth = expression.answer()
         if not model.fits(expression, task):
             r.error = "expression is too long for this model"
             continue
@@ -113,7 +114,6 @@ def _predict_decoder(model: TransformerDecoder, task: TaskConfig, results: list[
                      rows: list[list[int]], top_k: int) -> None:
     prompts, lengths = _pad(rows)
     gen = model.generate(prompts, lengths, task.max_answer_tokens + 1, VOCAB.eos_id, VOCAB.pad_id)
-    answers = decode_answers(gen.tokens)
     generated = [[int(t) for t in gen.tokens[j, : gen.lengths[j]]] for j in range(len(rows))]
     # Attention over the whole sequence the model produced (prompt + answer), from one more forward.
     full = [[int(t) for t in prompts[j, : lengths[j]]] + generated[j] for j in range(len(rows))]
@@ -123,7 +123,7 @@ def _predict_decoder(model: TransformerDecoder, task: TaskConfig, results: list[
         maps = model.attention_maps()
     for j, i in enumerate(valid):
         r = results[i]
-        r.answer = int(answers[j]) if answers[j] >= 0 else None
+        r.answer = decode_answer(generated[j], r.expression is not None and r.expression.list_valued)
         r.tokens = VOCAB.decode(full[j])
         n = int(full_len[j])
         r.attention = [m[j, :, :n, :n].astype(np.float64) for m in maps]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data.answer_format import format_answer
 from core.data.vocab import DIGIT_TOKENS, VOCAB
 from core.nn.models.factory import Model
 from core.probe.param_stats import (
@@ -104,5 +105,5 @@ def confusion_shares(confusion: np.ndarray) -> np.ndarray:
 
 def mistake_rows(report: EvaluationReport, limit: int) -> list[tuple[str, str, str]]:
     """The first ``limit`` mistakes as (expression, true answer, what the model said)."""
-    return [(m.expression, str(m.truth), "no answer" if m.predicted < 0 else str(m.predicted))
+    return [(m.expression, str(m.truth), "no answer" if m.predicted == -1 else format_answer(m.predicted))
             for m in report.mistakes[:limit]]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.data.expression import Expression, parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ExpressionError
@@ -46,7 +47,7 @@ class LogitLensResult:
 
     text: str
     expression: Expression | None = None
-    truth: int | None = None
+    truth: Answer | None = None
     kind: str = ""
     tokens: list[str] = field(default_factory=list)
     position: int = 0
@@ -102,7 +103,7 @@ def logit_lens(model: Model, task: TaskConfig, text: str, top_k: int = 5) -> Log
     except ExpressionError as exc:
         result.error = str(exc)
         return result
-    result.expression, result.truth = expression, expression.evaluate()
+    result.expression, result.truth = expression, expression.answer()
     if not model.fits(expression, task):
         result.error = "expression is too long for this model"
         return result

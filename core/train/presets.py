@@ -65,6 +65,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            {"operations": ("Sum",), "max_value": 99, "min_args": 2, "max_args": 2, "n_train": 100_000,
             "d_model": 128, "n_layers": 2, "d_ff": 512, "positional": "learned", "lr": 1e-3, "batch_size": 128,
             "epochs": 10}),
+    Preset("sort", "Sort 2–5 digits (a list answer)",
+           "Sort(8, 2, 4) = [2, 4, 8]: the answer is a list, written token by token (2 , 4 , 8 and the end "
+           "token), so only a decoder can give it. Each token is the smallest number not yet written: watch "
+           "attention move along the arguments as the answer grows. A list counts as right only when every token "
+           "is.",
+           {"operations": ("Sort",), "max_value": 9, "min_args": 2, "max_args": 5, "n_train": 30_000,
+            "kind": "decoder", "schedule": "cosine", "warmup_steps": 100, "lr": 2e-3, "epochs": 3}),
     Preset("grokking", f"grokking: a + b mod {GROKKING_P}",
            f"Sum(a, b) mod {GROKKING_P}: {GROKKING_TRAIN_SHARE:.0%} of all {GROKKING_P * GROKKING_P} pairs to "
            "train on, the whole training set in every step, AdamW with strong weight decay. Training accuracy "

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.data.batching import EncodedSplit, make_batch
 from core.data.expression import Expression, parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.nn.models.factory import Model
 from core.train.evaluation import EvalResult, evaluate
@@ -27,8 +28,8 @@ OVERFIT_GAP = 0.05
 @dataclass(frozen=True)
 class Mistake:
     expression: str
-    truth: int
-    predicted: int  # −1: the decoder produced no valid number
+    truth: Answer  # a number, or a list (Sort)
+    predicted: Answer  # −1: the decoder produced no valid answer
 
 
 @dataclass
@@ -77,25 +78,29 @@ class EvaluationReport:
 
 
 def confusion_matrix(result: EvalResult, num_classes: int) -> np.ndarray:
-    """Counts (true, predicted); predictions of −1 (no valid answer) go to the extra last column."""
-    pred = np.where(result.predictions < 0, num_classes, result.predictions)
+    """Counts (true, predicted) of the rows whose answer is a number (a list answer, Sort's, has no
+    cell); predictions of −1 (no valid answer) go to the extra last column."""
+    numbers = result.answers >= 0
+    pred = np.where(result.predictions < 0, num_classes, result.predictions)[numbers]
     pred = np.minimum(pred, num_classes)
     m = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
-    np.add.at(m, (result.answers, pred), 1)
+    np.add.at(m, (result.answers[numbers], pred), 1)
     return m
 
 
 def build_report(model: Model, task: TaskConfig, split_name: str, split: EncodedSplit,
                  train: EncodedSplit | None = None, train_sample: int = 5_000) -> EvaluationReport:
     result = evaluate(model, split)
+    expressions = split_expressions(split)
     wrong = np.flatnonzero(~result.correct)
-    mistakes = [Mistake(split.texts[i], int(result.answers[i]), int(result.predictions[i])) for i in wrong]
+    mistakes = [Mistake(split.texts[i], expressions[i].answer(), _or_none(result.predicted_answer(int(i))))
+                for i in wrong]
     report = EvaluationReport(
         split=split_name, n=result.n, loss=result.loss, accuracy=result.accuracy,
         accuracy_by_op={task.operations[i]: a for i, a in result.accuracy_by_op.items()},
         accuracy_by_nargs=dict(result.accuracy_by_nargs),
         confusion=confusion_matrix(result, task.num_classes), mistakes=mistakes,
-        slices=compute_slices(split_expressions(split), result.correct, task.operations, task.max_value),
+        slices=compute_slices(expressions, result.correct, task.operations, task.max_value),
     )
     if train is not None and split_name != "train":
         report.train_accuracy = _train_accuracy(model, train, train_sample)
@@ -105,6 +110,10 @@ def build_report(model: Model, task: TaskConfig, split_name: str, split: Encoded
                 f"overfitting: training accuracy {report.train_accuracy:.1%} is {gap:.1%} above {split_name} "
                 f"accuracy {report.accuracy:.1%}; more data, dropout or weight decay may help")
     return report
+
+
+def _or_none(answer: Answer | None) -> Answer:
+    return -1 if answer is None else answer
 
 
 def split_expressions(split: EncodedSplit) -> list[Expression]:

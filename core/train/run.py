@@ -78,6 +78,9 @@ class RunConfig:
             raise ConfigError(f"the model's vocabulary ({self.model.vocab_size} tokens, made before "
                               f"{', '.join(unknown)} existed) has no token for {', '.join(unknown)}: "
                               f"train a new model for this task")
+        if self.model.kind == "encoder" and task.list_valued:
+            raise ConfigError(f"{task.describe()}: a list answer (Sort's) is written token by token, which only "
+                              "a decoder does; an encoder picks one number (use --kind decoder)")
         if self.model.kind == "encoder" and self.model.num_classes != task.num_classes:
             raise ConfigError(f"model num_classes {self.model.num_classes} does not match the task's "
                               f"{task.num_classes} possible answers")

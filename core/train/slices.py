@@ -52,10 +52,15 @@ class Slice:
         return f"{TITLES.get(self.name, self.name)}: {self.value_label}"
 
 
-def _features(expr: Expression, max_value: int) -> tuple[str, int, int, int, str, str, int]:
+#: the "answer value" of an expression whose answer is a list (Sort): they share one slice
+LIST_ANSWER = "list"
+
+
+def _features(expr: Expression, max_value: int) -> tuple[str, int, int | str, int, str, str, int]:
     tie = TIE if has_tie(expr) else NO_TIE
-    return (expr.op, expr.n_args, expr.evaluate(), answer_position(expr), digit_pattern(expr, max_value), tie,
-            expr.depth)
+    answer = expr.answer()
+    return (expr.op, expr.n_args, answer if isinstance(answer, int) else LIST_ANSWER, answer_position(expr),
+            digit_pattern(expr, max_value), tie, expr.depth)
 
 
 def _pattern_key(label: str) -> tuple[int, tuple[int, ...]]:
@@ -74,7 +79,7 @@ def compute_slices(expressions: Sequence[Expression], correct: np.ndarray, opera
     if not len(expressions):
         return {key: [] for key, _ in SLICINGS}
     row_of: dict[Expression, int] = {}
-    feats: list[tuple[str, int, int, int, str, str, int]] = []
+    feats: list[tuple[str, int, int | str, int, str, str, int]] = []
     inverse = np.empty(len(expressions), dtype=np.int64)
     for i, expr in enumerate(expressions):
         u = row_of.get(expr)
@@ -87,6 +92,7 @@ def compute_slices(expressions: Sequence[Expression], correct: np.ndarray, opera
         "operation": lambda v: (op_order.get(v, len(op_order)), v),
         "digit_pattern": _pattern_key,
         "tie": lambda v: v == TIE,
+        "answer": lambda v: (v == LIST_ANSWER, int(v) if v != LIST_ANSWER else 0),
     }
     out: dict[str, list[Slice]] = {}
     for column, (key, _) in enumerate(SLICINGS):

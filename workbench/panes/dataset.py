@@ -28,6 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
+from core.data.answer_format import format_answer
 from core.data.dataset import (
     SPLIT_NAMES,
     Dataset,
@@ -402,7 +403,7 @@ class DatasetPane(Container):
         table = self.query_one("#samples", SampleTable)
         table.clear()
         for i, ex in enumerate(examples[first:first + SAMPLE_ROWS], start=first + 1):
-            table.add_row(f"{i:,}", str(ex.answer), str(len(ex.expression.tokens())), ex.text)
+            table.add_row(f"{i:,}", format_answer(ex.answer), str(len(ex.expression.tokens())), ex.text)
         shown = (f"rows {first + 1:,}–{first + table.row_count:,} of {len(examples):,}" if examples
                  else "no examples in this split")
         keys = " · n / p next / previous page" if pages > 1 else ""

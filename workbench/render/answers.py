@@ -7,6 +7,8 @@ import math
 
 from rich.text import Text
 
+from core.data.answer_format import answer_tokens, format_answer
+from core.data.operations import Answer
 from core.probe.answers import TOP_K, ProbeResult
 from core.probe.generation import GenerationResult
 from core.probe.logit_lens import LogitLensResult
@@ -41,8 +43,8 @@ def entry_text(r: ProbeResult) -> Text:
     answer, truth = r.answer, r.truth
     mark, style = ("✓", "bold green") if r.correct else ("✗", "bold red")
     text.append(f"\n  {mark} ", style=style)
-    text.append("no valid number" if answer is None else str(answer), style=style)
-    text.append(f"   true answer {truth}", style="dim")
+    text.append("no valid answer" if answer is None else format_answer(answer), style=style)
+    text.append(f"   true answer {format_answer(truth)}", style="dim")
     g = r.generation
     if g is not None:
         strategy = "beam search" if g.strategy == "beam" else g.strategy
@@ -56,7 +58,7 @@ def entry_text(r: ProbeResult) -> Text:
         if g.strategy == "beam" and g.beams:
             for h in g.beams[:TOP_K]:
                 seq = " ".join(h.tokens)
-                label = "–" if h.answer is None else str(h.answer)
+                label = format_answer(h.answer)
                 text.append(f"\n    {label:>4} ", style="bold")
                 text.append(hbar(h.probability, BAR_WIDTH), style="cyan")
                 text.append(f" {pct(h.probability)}  {seq}", style="dim")
@@ -122,7 +124,7 @@ def generation_text(r: ProbeResult) -> Text:
     if g.beams:
         text.append("hypotheses, best first\n", style="bold")
         for h in g.beams:
-            label = "–" if h.answer is None else str(h.answer)
+            label = format_answer(h.answer)
             state = "finished" if h.finished else "unfinished"
             via = "" if h.source == "beam" else f" (via {h.source})"
             text.append(f"  {label:>4} ", style="bold")
@@ -132,16 +134,16 @@ def generation_text(r: ProbeResult) -> Text:
     return text
 
 
-def lens_text(lens: LogitLensResult | None, truth: int | None) -> Text:
+def lens_text(lens: LogitLensResult | None, truth: Answer | None) -> Text:
     """The logit lens as a table: per layer, the best reading (green when it is the target), its
     probability as a bar, and the next three candidates."""
     if lens is None:
         return Text("no logit lens", style="dim")
     if lens.error:
         return Text(f"✗ {lens.error}", style="red")
-    target: int | str | None = truth
+    target: Answer | str | None = truth
     if lens.kind == "decoder" and truth is not None:
-        target = str(truth)[0]  # the first answer token is read at "="
+        target = answer_tokens(truth)[0]  # the first answer token is read at "="
     where = lens.tokens[lens.position] if 0 <= lens.position < len(lens.tokens) else "?"
     text = Text(no_wrap=True, overflow="crop")
     text.append(f"read at position {lens.position} ({where}); target ", style="dim")
@@ -171,9 +173,9 @@ def detail_title(r: ProbeResult | None) -> Text:
     p = r.prediction
     head = Text()
     head.append(str(p.expression) if p.expression is not None else r.text, style="bold")
-    head.append(f" = {r.truth}", style="dim")
+    head.append(f" = {format_answer(r.truth)}", style="dim")
     head.append("  model: ")
-    head.append("no valid number" if r.answer is None else str(r.answer),
+    head.append("no valid answer" if r.answer is None else format_answer(r.answer),
                 style="bold green" if r.correct else "bold red")
     head.append(f"  · {r.label}", style="dim")
     return head

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.text import Text
 
+from core.data.features import NO_POSITION
+
 BAR_WIDTH = 18
 
 
@@ -40,14 +42,16 @@ def answer_buckets(by_answer: dict[int, int], max_value: int) -> dict[str, int]:
 
 
 def coverage_sections(stats: dict[str, Any], max_value: int) -> list[tuple[str, dict[Any, int]]]:
-    """The coverage histograms under the samples: what the strategy balanced (see ``core.data.stratified``)."""
-    sections: list[tuple[str, dict[Any, int]]] = [
-        ("answer value", answer_buckets(stats["by_answer"], max_value)),
-        ("answer position (0 = first argument)", stats["by_answer_position"]),
-    ]
+    """The coverage histograms under the samples: what the strategy balanced (see ``core.data.stratified``).
+    A task whose answers are all lists (Sort) has no answer values or positions: those two are left out."""
+    sections: list[tuple[str, dict[Any, int]]] = []
+    if sum(stats["by_answer"].values()):
+        sections.append(("answer value", answer_buckets(stats["by_answer"], max_value)))
+    if any(n for k, n in stats["by_answer_position"].items() if k != NO_POSITION):
+        sections.append(("answer position (0 = first argument)", stats["by_answer_position"]))
     if "by_two_digit_numbers" in stats:
         sections.append(("two-digit numbers per expression", stats["by_two_digit_numbers"]))
-    sections.append(("ties (the answer's value twice)", stats["by_tie"]))
+    sections.append(("ties (the answer's value twice; Sort: a number twice)", stats["by_tie"]))
     if len(stats["by_depth"]) > 1:
         sections.append(("nesting depth", stats["by_depth"]))
     return sections

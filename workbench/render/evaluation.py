@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from core.data.answer_format import format_answer
 from core.data.task import TaskConfig
 from core.probe.gradcheck_report import GradCheckReport
 from core.probe.inspection import confusion_shares
@@ -52,6 +53,17 @@ def confusion_text(report: EvaluationReport, task: TaskConfig, width: int = 80) 
     their share of the row. Larger tasks: the most frequent confusions as a list."""
     c = report.confusion.astype("float64")
     text = Text(no_wrap=True, overflow="crop")
+    if task.list_valued and not c.any():  # only list answers (Sort): no matrix, the mistakes themselves
+        if not report.mistakes:
+            text.append("every list was right: no mistakes", style="green")
+            return text
+        text.append(f"answers are lists, so no confusion matrix; {len(report.mistakes):,} mistakes, the first:\n",
+                    style="dim")
+        for m in report.mistakes[:TOP_CONFUSIONS]:
+            said = "no answer" if m.predicted == -1 else format_answer(m.predicted)
+            text.append(f"  {m.expression} = {format_answer(m.truth)}, model: {said}\n")
+        text.rstrip()
+        return text
     if task.num_classes <= 10:
         text.append("confusion: rows = true answer, columns = predicted (– = no valid answer); "
                     "shade = share of the row\n", style="dim")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from rich.text import Text
 
+from core.data.answer_format import format_answer
 from core.data.vocab import VOCAB
 from core.probe.lab.attribution import Attribution
 from core.probe.lab.circuits import DIGIT_IDS, HeadCircuit
@@ -86,8 +87,8 @@ def ablation_text(a: Ablated) -> Text:
 
 def patching_text(p: Patched) -> Text:
     r = p.result
-    text = Text(f"{p.label}: clean {r.clean} = {r.clean_answer}, corrupted {r.corrupt} = {r.corrupt_answer} "
-                f"({p.how})\n", style="dim")
+    text = Text(f"{p.label}: clean {r.clean} = {format_answer(r.clean_answer)}, corrupted {r.corrupt} = "
+                f"{format_answer(r.corrupt_answer)} ({p.how})\n", style="dim")
     text.append(f"logit difference {r.compared[0]} − {r.compared[1]} at position {r.position}: clean "
                 f"{r.clean_difference:+.2f}, corrupted {r.corrupt_difference:+.2f}. Each cell: the share of it "
                 "recovered when that activation comes from the clean run (1 = all).\n")

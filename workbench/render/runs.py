@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from core.data.answer_format import format_answer
 from workbench.render.attention import attention_text
 from workbench.render.evaluation import accuracy_text, confusion_text
 from workbench.render.params import embeddings_text
@@ -55,7 +56,7 @@ def time_travel_text(tt: TimeTravel, width: int = 80, head: int = 0) -> Text:
     text.append("\n")
     text.append_text(confusion_text(tt.report, tt.task, width))
     text.append("\n")
-    answer = "no answer" if tt.answer is None else str(tt.answer)
+    answer = "no answer" if tt.answer is None else format_answer(tt.answer)
     text.append(f"{tt.expression} → {answer} at this step\n", style="bold")
     if tt.attention is not None and tt.attention.maps:
         n_heads = tt.attention.maps[0].shape[0]

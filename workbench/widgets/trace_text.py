@@ -16,6 +16,7 @@ import numpy as np
 from rich.cells import cell_len
 from rich.text import Text
 
+from core.data.answer_format import format_answer
 from core.errors import LLMLearnError
 from core.probe.trace import Axis, Stage, Trace, trace_checkpoint, trace_expression
 from workbench.cli_trace import format_values
@@ -94,9 +95,9 @@ def fitted_values(values: np.ndarray, axes: Sequence[Axis], width: int, max_rows
 
 
 def trace_header(trace: Trace, model: str) -> str:
-    answer = "none" if trace.answer is None else str(trace.answer)
+    answer = "none" if trace.answer is None else format_answer(trace.answer)
     mark = "✓" if trace.answer == trace.truth else "✗"
-    return (f"Trace · {model} · {trace.expression} = {trace.truth} · answer {answer} {mark} · "
+    return (f"Trace · {model} · {trace.expression} = {format_answer(trace.truth)} · answer {answer} {mark} · "
             f"loss {trace.loss_value:.3g}")
 
 

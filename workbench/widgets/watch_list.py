@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from core.data.answer_format import format_answer
 from core.data.expression import parse_expression
 from core.data.task import TaskConfig
 from core.errors import ExpressionError
@@ -128,9 +129,10 @@ class WatchList(Vertical):
                 text.append(f"✗ {p.error}\n", style="red")
                 continue
             prob = p.top[0][1] if p.top else 0.0
-            answer = "no answer" if p.answer is None else str(p.answer)
+            answer = "no answer" if p.answer is None else format_answer(p.answer)
             text.append(f"→ {answer:>4} ", style="bold")
-            text.append("✓" if p.correct else f"✗ (right: {p.truth})", style="green" if p.correct else "red")
+            text.append("✓" if p.correct else f"✗ (right: {format_answer(p.truth)})",
+                        style="green" if p.correct else "red")
             text.append(f"  p {prob:.2f}", style="dim")
             since = self.right_since.get(pin)
             if p.correct and since is not None:

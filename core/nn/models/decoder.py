@@ -168,23 +168,30 @@ class TransformerDecoder(TransformerBackbone):
 
     def batch_answers(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
                       vocab: Vocabulary = VOCAB) -> np.ndarray:
-        """Greedy generation from each row's prompt (what a user would get), read back as a number.
+        """Greedy generation from each row's prompt (what a user would get), read back as a number (−1
+        where it spells none, and for every list answer: see ``batch_generations``)."""
+        return decode_answers(self.batch_generations(batch, logits, max_new_tokens, vocab), vocab)
+
+    def batch_generations(self, batch: Batch, logits: np.ndarray, max_new_tokens: int,
+                          vocab: Vocabulary = VOCAB) -> np.ndarray:
+        """The tokens (B, max_new_tokens) greedy generation writes after each row's prompt, PAD after [EOS].
 
         ``logits`` are the batch's teacher-forced ones (``forward_batch``). A row whose every scored
         prediction is right (``scored_correct``) and whose answer and [EOS] fit in ``max_new_tokens`` is
-        written by greedy generation exactly as its target: its answer is the true one, with no generation
+        written by greedy generation exactly as its target: its tokens are the target's, with no generation
         needed. Only the other rows are generated — after a few hundred training steps, few of them. (The
         two forwards see different amounts of padding, so their logits agree to round-off rather than bit
         for bit: a near-exact tie of the two most likely tokens could go either way in either.)"""
         assert batch.loss_mask is not None, "decoder batches carry a loss mask"
-        answers = np.asarray(batch.answers, dtype=np.int64).copy()
-        fits = (batch.loss_mask > 0).sum(axis=1) <= max_new_tokens
-        redo = np.flatnonzero(~(self.scored_correct(logits, batch) & fits))
+        n_scored = (batch.loss_mask > 0).sum(axis=1)
+        steps = np.arange(max_new_tokens)[None, :]
+        cols = np.minimum(batch.prompt_lengths[:, None] - 1 + steps, batch.targets.shape[1] - 1)
+        out = np.where(steps < n_scored[:, None], np.take_along_axis(batch.targets, cols, axis=1), vocab.pad_id)
+        redo = np.flatnonzero(~(self.scored_correct(logits, batch) & (n_scored <= max_new_tokens)))
         if redo.size:
             prompt_len = batch.prompt_lengths[redo]
             width = int(prompt_len.max())
             cols = np.arange(width)[None, :]
             prompts = np.where(cols < prompt_len[:, None], batch.tokens[redo, :width], vocab.pad_id)
-            gen = self.generate(prompts, prompt_len, max_new_tokens, vocab.eos_id, vocab.pad_id)
-            answers[redo] = decode_answers(gen.tokens, vocab)
-        return answers
+            out[redo] = self.generate(prompts, prompt_len, max_new_tokens, vocab.eos_id, vocab.pad_id).tokens
+        return out

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data.answer_format import answer_tokens
 from core.data.expression import parse_expression
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
@@ -64,8 +65,9 @@ def attribute(model: Model, task: TaskConfig, text: str) -> Attribution:
     if model.kind == "encoder":
         target, label = expr.evaluate(), str(expr.evaluate())
     else:
-        target = VOCAB.encode([str(expr.evaluate())[0]])[0]
-        label = f"token {str(expr.evaluate())[0]!r} (the answer's first)"
+        first = answer_tokens(expr.answer())[0]
+        target = VOCAB.encode([first])[0]
+        label = f"token {first!r} (the answer's first)"
     n_layers, n_heads, d = len(model.blocks), model.config.n_heads, model.config.d_model
     points = [(0, "resid_pre"), (n_layers - 1, "resid_post")]
     points += [(i, p) for i in range(n_layers) for p in ("heads", "ffn_out")]

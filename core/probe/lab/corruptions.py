@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from core.data.expression import Expression
+from core.data.features import NO_POSITION, answer_position
 from core.data.task import TaskConfig
 from core.errors import LabError
 
@@ -36,8 +37,8 @@ def _numbers(expr: Expression) -> list[int]:
 
 
 def _answer_index(expr: Expression) -> int:
-    values = [a.evaluate() if isinstance(a, Expression) else a for a in expr.args]
-    return values.index(expr.evaluate())
+    """The argument holding the answer; ``NO_POSITION`` when no single one does (Sum, Sort)."""
+    return answer_position(expr)
 
 
 def _same_digits(value: int, task: TaskConfig) -> list[int]:
@@ -54,6 +55,8 @@ def _with(expr: Expression, i: int, value: int | Expression) -> Expression:
 
 def _change_answer(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
     i = _answer_index(expr)
+    if i == NO_POSITION:
+        return
     a = expr.args[i]
     if not isinstance(a, Expression):
         # far values first: they change Max/Min answers more often than neighbours
@@ -63,6 +66,8 @@ def _change_answer(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
 
 def _move_answer(expr: Expression, task: TaskConfig) -> Iterator[Expression]:
     i = _answer_index(expr)
+    if i == NO_POSITION:
+        return
     for j in range(len(expr.args)):
         if j != i:
             args = list(expr.args)
@@ -117,7 +122,7 @@ def corruptions(expr: Expression, task: TaskConfig) -> list[Corruption]:
     found = []
     for name, description, make in CORRUPTIONS:
         for candidate in make(expr, task):
-            if len(candidate.tokens()) == len(expr.tokens()) and candidate.evaluate() != expr.evaluate():
+            if len(candidate.tokens()) == len(expr.tokens()) and candidate.answer() != expr.answer():
                 found.append(Corruption(name, description, candidate))
                 break
     return found

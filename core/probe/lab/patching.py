@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from core.data.answer_format import answer_tokens, format_answer
 from core.data.expression import Expression, parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import LabError
@@ -47,8 +49,8 @@ def residual_labels(n_layers: int) -> list[str]:
 class PatchingResult:
     clean: str
     corrupt: str
-    clean_answer: int
-    corrupt_answer: int
+    clean_answer: Answer
+    corrupt_answer: Answer
     tokens: list[str]  # the clean input, as the model reads it
     corrupt_tokens: list[str]
     position: int  # where the logits are read
@@ -71,9 +73,9 @@ class PatchingResult:
 
 def _inputs(model: Model, clean: Expression, corrupt: Expression) -> tuple[list[int], list[int], int, int, int]:
     """Both inputs' ids, the read position and the two compared output indices."""
-    if clean.evaluate() == corrupt.evaluate():
-        raise LabError(f"{clean} and {corrupt} have the same answer ({clean.evaluate()}): patching measures "
-                       "how much of the difference between two answers comes back; corrupt the input so the "
+    if clean.answer() == corrupt.answer():
+        raise LabError(f"{clean} and {corrupt} have the same answer ({format_answer(clean.answer())}): patching "
+                       "measures how much of the difference between two answers comes back; corrupt the input so the "
                        "answer changes")
     a, b = model.prompt_ids(clean), model.prompt_ids(corrupt)
     if len(a) != len(b):
@@ -81,8 +83,8 @@ def _inputs(model: Model, clean: Expression, corrupt: Expression) -> tuple[list[
                        "length so positions line up (keep each number's digit count)")
     if model.kind == "encoder":
         return a, b, 0, clean.evaluate(), corrupt.evaluate()
-    ta = [*VOCAB.encode(list(str(clean.evaluate()))), VOCAB.eos_id]
-    tb = [*VOCAB.encode(list(str(corrupt.evaluate()))), VOCAB.eos_id]
+    ta = [*VOCAB.encode(answer_tokens(clean.answer())), VOCAB.eos_id]
+    tb = [*VOCAB.encode(answer_tokens(corrupt.answer())), VOCAB.eos_id]
     k = next(i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y)  # EOS ends both: they differ
     return a + ta[:k], b + ta[:k], len(a) + k - 1, ta[k], tb[k]
 
@@ -135,7 +137,7 @@ def patch(model: Model, task: TaskConfig, clean_text: str, corrupt_text: str,
         by_head[np.arange(n_heads), np.arange(n_heads)] = 0  # sequence h: head h patched
         heads[layer] = recovered((layer, "heads"), keep)
     labels = model.output_labels()
-    return PatchingResult(str(clean), str(corrupt), clean.evaluate(), corrupt.evaluate(),
+    return PatchingResult(str(clean), str(corrupt), clean.answer(), corrupt.answer(),
                           VOCAB.decode(ids_clean), VOCAB.decode(ids_corrupt), position,
                           (str(labels[c]), str(labels[c2])), ld_clean, ld_corrupt, residual, heads,
                           residual_labels(n_layers))

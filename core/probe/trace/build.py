@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.answer_format import decode_answers
+from core.data.answer_format import answer_tokens, decode_answer
 from core.data.expression import parse_expression
+from core.data.operations import Answer
 from core.data.task import TaskConfig
 from core.data.vocab import VOCAB
 from core.errors import ExpressionError
@@ -31,13 +32,14 @@ from core.probe.trace.update import checkpoint_optimizer, fresh_optimizer, trace
 from core.train.checkpoint import Checkpoint
 
 
-def example_rows(model: Model, ids: list[int], answer: int) -> tuple[list[int], list[int], list[float]]:
+def example_rows(model: Model, ids: list[int], answer: Answer) -> tuple[list[int], list[int], list[float]]:
     """(input ids, targets, loss weights) of the training example — as ``core.data.batching.make_batch``
     builds them. Decoder: the sequence is prompt + answer digits + [EOS]; the input drops its last token,
     the targets its first, and weight 1 marks the positions from "=" on, whose next token is the answer's."""
     if model.kind == "encoder":
+        assert isinstance(answer, int), "an encoder answers with one number"
         return ids, [answer], [1.0]
-    seq = [*ids, *VOCAB.encode(list(str(answer))), VOCAB.eos_id]
+    seq = [*ids, *VOCAB.encode(answer_tokens(answer)), VOCAB.eos_id]
     first = model.readout_position(len(ids))
     return seq[:-1], seq[1:], [1.0 if t >= first else 0.0 for t in range(len(seq) - 1)]
 
@@ -50,13 +52,13 @@ def trace_expression(model: Model, task: TaskConfig, text: str, *, optimizer: Op
     expression = parse_expression(text, task)
     if not model.fits(expression, task):
         raise ExpressionError("expression is too long for this model", text)
-    truth = expression.evaluate()
+    truth = expression.answer()
     ids, targets, weights = example_rows(model, model.prompt_ids(expression), truth)
     tokens = VOCAB.decode(ids)
     params = _float64_params(model)
     tape = record_forward(model.config, params, ids, tokens, targets, weights, label_smoothing)
     steps, grads = tape.backward()
-    forward, answer = _forward_stages(model, tape, tokens, ids, targets, weights)
+    forward, answer = _forward_stages(model, tape, tokens, ids, targets, weights, expression.list_valued)
     loss_node = tape.nodes[-1]
     loss = Stage("loss", "loss", loss_node.op.formula, loss_node.out, (), loss_node.note)
     if optimizer is None:
@@ -94,7 +96,7 @@ def _node_stage(node: Node) -> Stage:
 
 
 def _forward_stages(model: Model, tape: Tape, tokens: list[str], ids: list[int], targets: list[int],
-                    weights: list[float]) -> tuple[list[Stage], int | None]:
+                    weights: list[float], list_valued: bool = False) -> tuple[list[Stage], Answer | None]:
     pos = Axis("position", tuple(f"{i}:{tok}" for i, tok in enumerate(tokens)))
     f64 = np.asarray
     stages = [Stage("tokens", "tokens", "ids = vocab(tokens)", f64(ids, dtype=np.float64), (pos,),
@@ -123,5 +125,4 @@ def _forward_stages(model: Model, tape: Tape, tokens: list[str], ids: list[int],
     if model.kind == "encoder":
         return stages, int(np.argmax(probs))
     scored = [t for t, w in enumerate(weights) if w > 0]
-    answer = int(decode_answers(probs[scored].argmax(axis=-1)[None, :])[0])
-    return stages, answer if answer >= 0 else None
+    return stages, decode_answer(probs[scored].argmax(axis=-1).tolist(), list_valued)

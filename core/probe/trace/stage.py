@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.data.operations import Answer
 from core.train.checkpoint.format import json_safe
 
 if TYPE_CHECKING:
@@ -94,8 +95,8 @@ class Trace:
     kind: str
     expression: str
     tokens: list[str]
-    truth: int
-    answer: int | None  # the model's answer read from the trace (decoder: teacher-forced argmax digits)
+    truth: Answer
+    answer: Answer | None  # the model's answer read from the trace (decoder: teacher-forced argmax digits)
     forward: list[Stage]
     loss: Stage
     backward: list[Stage]
