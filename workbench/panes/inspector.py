@@ -164,6 +164,7 @@ class InspectorPane(Widget):
         self.model_label = ""  # the label of the model shown (e.g. "encoder-digits · step 9,390")
         self.probe: ProbeModel | None = None  # the model copy read by the Parameter section (no live session)
         self.busy: set[str] = set()  # "model", "param", "gradcheck", "evaluate", "counterexamples" while running
+        self._placed_node: object | None = None  # a tree node the program (not the user) moved the cursor to
 
     # -- layout -----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -312,7 +313,8 @@ class InspectorPane(Widget):
         name = event.node.data
         if name and not (name == self.selected and self.param_view is not None and self.param_view.name == name):
             self.show_parameter(name)
-        if name and self.param_tree.has_focus:  # the user moved to a parameter: show them its section
+        placed, self._placed_node = self._placed_node is event.node, None
+        if name and self.param_tree.has_focus and not placed:  # the user moved to a parameter: show its section
             self.show_section("#insp-param-section")
 
     @on(Tree.NodeSelected, "#insp-tree")
@@ -333,6 +335,9 @@ class InspectorPane(Widget):
         tree = self.param_tree
         node = tree.leaf(name)
         if node is not None and tree.cursor_node is not node:
+            # the program's move, not the user's: its highlight must not scroll the detail column (a section
+            # the user opened meanwhile, such as the counterexamples, would be scrolled away)
+            self._placed_node = node
             self.call_after_refresh(tree.move_cursor, node)
         self.busy.add("param")
         self._load_param(name, self.current_session(), self.probe)
@@ -504,9 +509,23 @@ class InspectorPane(Widget):
             return
         self.cx, self.cx_choice = event.result, event.choice
         view.finished(event.result)
+        view.pinned = True
         self.call_after_refresh(self.query_one("#insp-cx-section").scroll_visible, top=True, animate=False)
         if event.result.report.weak and self.app.focused in (None, self.param_tree, self.query_one("#insp-cx-run")):
             view.table.focus()  # focus still where x was pressed: Enter now walks weak region → failure → console
+
+    @on(CounterexampleView.Grew)
+    def _counterexamples_grew(self) -> None:
+        self.query_one("#insp-cx-section").scroll_visible(top=True, animate=False)
+
+    def on_key(self) -> None:
+        self.query_one(CounterexampleView).pinned = False  # the user takes over the column
+
+    def on_mouse_scroll_down(self) -> None:
+        self.query_one(CounterexampleView).pinned = False
+
+    def on_mouse_scroll_up(self) -> None:
+        self.query_one(CounterexampleView).pinned = False
 
     @on(CounterexampleView.FailureChosen)
     def _counterexample_chosen(self, event: CounterexampleView.FailureChosen) -> None:

@@ -129,6 +129,18 @@ class CounterexampleView(Widget):
     }
     """
 
+    class Grew(Message):
+        """The view changed size while ``pinned``: its owner scrolls it back to the top of the column."""
+
+    #: set by the owner when it scrolls the view into view, cleared by the user's next key or scroll: a
+    #: scroll asks for a place in the layout of the moment, and the results fill in over later refreshes
+    #: (under load, after the scroll was clamped to the shorter column), so each growth re-asks
+    pinned = False
+
+    def on_resize(self) -> None:
+        if self.pinned:
+            self.post_message(self.Grew())
+
     class FailureChosen(Message):
         """Enter on a failing example: show ``expression`` in the Inference console."""
 
@@ -140,6 +152,8 @@ class CounterexampleView(Widget):
         super().__init__(id=id)
         self.result: CounterexampleSearch | None = None
         self.failures: list[Failure] = []  # the failure rows, in table order
+
+    _placing = False  # the cursor was just placed by ``finished``, not moved by the keyboard
 
     def compose(self) -> ComposeResult:
         yield Static("", id="insp-cx-summary")
@@ -202,7 +216,10 @@ class CounterexampleView(Widget):
         self.query_one("#insp-cx-summary").display = True
         self._status("")
         table.display = True
-        # on the first weak region: Enter there lists its failing examples, Enter on one opens it
+        # on the first weak region: Enter there lists its failing examples, Enter on one opens it. That
+        # move is the program's, not the keyboard's: the owner scrolls the section (summary first) into view,
+        # and the highlight it causes must not scroll the table over the summary afterwards
+        self._placing = True
         table.move_cursor(row=first_weak or 0, animate=False)
 
     def first_failure_row(self, region: str) -> int | None:
@@ -217,7 +234,9 @@ class CounterexampleView(Widget):
         """The table scrolls itself to the cursor, but not the detail column it sits in: keep the whole
         table (it is at most 40% of the screen high) in view while the keyboard moves in it."""
         event.stop()
-        if self.table.has_focus:
+        if self._placing:
+            self._placing = False
+        elif self.table.has_focus:
             self.call_after_refresh(self.table.scroll_visible, animate=False)
 
     @on(DataTable.RowSelected, "#insp-cx")
