@@ -71,7 +71,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "attention move along the arguments as the answer grows. A list counts as right only when every token "
            "is.",
            {"operations": ("Sort",), "max_value": 9, "min_args": 2, "max_args": 5, "n_train": 30_000,
-            "kind": "decoder", "schedule": "cosine", "warmup_steps": 100, "lr": 2e-3, "epochs": 3}),
+            "kind": "decoder", "schedule": "cosine", "warmup_steps": 100, "lr": 2e-3, "epochs": 3,
+            "eval_every": 100}),
     Preset("grokking", f"grokking: a + b mod {GROKKING_P}",
            f"Sum(a, b) mod {GROKKING_P}: {GROKKING_TRAIN_SHARE:.0%} of all {GROKKING_P * GROKKING_P} pairs to "
            "train on, the whole training set in every step, AdamW with strong weight decay. Training accuracy "
