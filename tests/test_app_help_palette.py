@@ -63,9 +63,10 @@ async def _run_command(pilot, name: str) -> None:
 async def test_palette_inspector_commands_switch_to_the_pane_and_run_its_action() -> None:
     app = WorkbenchApp()
     async with app.run_test(size=(80, 24)) as pilot:
-        inspector = app.query_one("#inspector-pane", InspectorPane)
+        assert app.mounted_pane("inspector") is None  # built on its first visit
         await _run_command(pilot, "Inspector: evaluate")
         assert app.query_one("#panes").active == "inspector"  # type: ignore[attr-defined]
+        inspector = app.query_one("#inspector-pane", InspectorPane)
         await wait_for(pilot, lambda: inspector.report is not None or "✗" in static_text(app, "#insp-eval-status"),
                        what="an evaluation (or its reason)")
 

@@ -113,6 +113,7 @@ async def test_the_attention_button_opens_the_attention_map_for_the_expression_o
         view = next(v for v in pane.query(LiveCellView) if v.cell.kind == "attention_qk")
         action = next(a for a in view.result.actions if a[0] == "attention")  # type: ignore[union-attr]
         view.post_message(LiveCellView.Open(action, view.expression))
+        await wait_for(pilot, lambda: app.mounted_pane("inference") is not None, what="the Inference pane")
         inference = app.query_one("#inference-pane", InferencePane)
         await wait_for(pilot, lambda: inference.results and inference.idle, timeout=30, what="the answer")
         assert app.query_one("#panes", TabbedContent).active == "inference"

@@ -14,7 +14,10 @@ from textual.widgets import TabbedContent
 from textual.widgets._footer import FooterKey
 
 from benchmarks.app_memory import live_widgets, switches, toggles
-from tests.app_support import isolated_models_dir  # noqa: F401 (autouse: checkpoints go to a tmp dir)
+from tests.app_support import (
+    isolated_models_dir,  # noqa: F401 (autouse: checkpoints go to a tmp dir)
+    wait_for,
+)
 from workbench.app import WorkbenchApp
 from workbench.widgets.footer import WorkbenchFooter
 
@@ -51,10 +54,11 @@ async def test_the_footer_shows_the_keys_of_the_pane_and_follows_it() -> None:
         training = footer_keys(app)
         assert {"Help", "Run", "Step", "Epoch", "Stop", "Save", "Load", "Quit"} <= set(training)
         assert "Refresh" not in training
-        await pilot.press("f5")
+        await pilot.press("f5")  # the Inspector's first visit builds it; the footer follows once it is there
         assert app.query_one("#panes", TabbedContent).active == "inspector"
+        await wait_for(pilot, lambda: {"Refresh", "Grad check", "Evaluate"} <= set(footer_keys(app)),
+                       what="the Inspector's keys")
         inspector = footer_keys(app)
-        assert {"Refresh", "Grad check", "Evaluate"} <= set(inspector)
         chart_keys = {"Smooth", "Log y", "Log x"}  # the Training pane's charts' own
         assert chart_keys <= set(training) and not chart_keys & set(inspector)
         assert set(training) - chart_keys <= set(inspector)

@@ -10,7 +10,7 @@ from tests.app_support import (
     tiny_settings,
     wait_for,
 )
-from workbench.app import WorkbenchApp
+from workbench.app import LAZY_PANES, WorkbenchApp
 from workbench.screens.help import HelpScreen
 
 
@@ -96,3 +96,22 @@ def test_the_command_line_opens_the_app_with_or_without_mouse(monkeypatch) -> No
     err = io.StringIO()
     assert main(["serve", "--port", "70000"], stderr=err) == 2
     assert "--port must be between 1 and 65535" in err.getvalue()
+
+
+async def test_the_probing_panes_are_built_on_their_first_visit_and_keep_their_state() -> None:
+    app = WorkbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert [app.mounted_pane(p) is None for p in LAZY_PANES] == [True] * len(LAZY_PANES)
+        await pilot.press("f4")  # the key builds the Inference pane, focus inside it
+        inference = app.mounted_pane("inference")
+        assert inference is not None and app.query_one("#panes", TabbedContent).active == "inference"
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the expression field focused")
+        field = app.query_one("#inf-input", Input)
+        field.value = "Max(3, 7, 2)"
+        await pilot.press("f5", "f4")
+        assert app.mounted_pane("inference") is inference and field.value == "Max(3, 7, 2)"  # the same pane
+        app.query_one("#panes", TabbedContent).active = "lab"  # a tab chosen directly (a click) builds it too
+        await wait_for(pilot, lambda: (lab := app.mounted_pane("lab")) is not None and lab.is_mounted,
+                       what="the Lab pane")
+        await pilot.pause()
+        assert app.mounted_pane("runs") is None

@@ -158,6 +158,8 @@ async def test_save_a_checkpoint_then_load_it_back() -> None:
     models_dir = models_path()
     app = WorkbenchApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        for pane in ("inference", "inspector"):  # built (as on a first visit) before the save: their lists follow
+            await app.ensure_pane(pane)
         await tiny_settings(pilot, epochs="1000")
         for n in (1, 2, 3):
             await pilot.press("f7")

@@ -19,7 +19,7 @@ EMBEDDING = "embed.weight"
 STRATEGIES = ("greedy", "sample", "beam")  # the Inference pane's decoding strategies
 
 
-def open_view(app: WorkbenchApp, action: Action, expression: str, choice: str) -> None:
+async def open_view(app: WorkbenchApp, action: Action, expression: str, choice: str) -> None:
     """Show ``action``'s view in ``app`` for ``expression`` on the model ``choice`` ("live"/"ck:NAME")."""
     from workbench.panes.inference import InferencePane
     from workbench.panes.inspector import InspectorPane
@@ -27,7 +27,7 @@ def open_view(app: WorkbenchApp, action: Action, expression: str, choice: str) -
     view, args = action
     text = str(args.get("expression", expression))
     if view in ("attention", "inference", "generation", "logit_lens"):
-        app.action_show_pane("inference")
+        await app.action_show_pane("inference")
         inference = app.query_one("#inference-pane", InferencePane)
         if view == "generation" and args.get("strategy") in STRATEGIES:
             inference.set_strategy(str(args["strategy"]))
@@ -35,7 +35,7 @@ def open_view(app: WorkbenchApp, action: Action, expression: str, choice: str) -
         if view == "attention":
             inference.select_attention(int(args.get("layer", 0)), int(args.get("head", 0)))
     elif view in ("inspector", "embeddings", "gradient_check"):
-        app.action_show_pane("inspector")
+        await app.action_show_pane("inspector")
         inspector = app.query_one("#inspector-pane", InspectorPane)
         if view != "gradient_check":
             inspector.selected = str(args.get("param", EMBEDDING))

@@ -408,11 +408,13 @@ def open_trace_here(app: App[Any]) -> None:
     try:
         active = base.query_one("#panes", TabbedContent).active
         learn = base.query_one("#learn-pane", LearnPane)
-        inference = base.query_one("#inference-pane", InferencePane)
-    except Exception:  # an app without the panes (never the workbench's own)
-        app.notify("There is no expression to trace here.", severity="warning", timeout=3)
+        # the Inference pane is built on its first visit: before that, nothing was typed there
+        inference = None if active == "learn" else base.query_one("#inference-pane", InferencePane)
+    except Exception:  # an app without the panes, or an Inference pane never opened
+        app.notify("There is no expression to trace here: type one in Inference (F4) or open a lesson.",
+                   severity="warning", timeout=3)
         return
-    if active == "learn":
+    if inference is None:
         open_trace(app, learn.models.source(), learn.choice, lesson_expression(learn))
     else:
         open_trace(app, inference.current_source(), inference.choice, inference_expression(inference))
