@@ -34,7 +34,8 @@ async def test_five_quick_step_presses_take_five_steps_even_while_the_run_is_bui
         for _ in range(5):  # and on a live run
             await app.run_action("step")
         await wait_for(pilot, lambda: step_of(app) == 10 and app.controller.state == "paused", what="ten steps")
-        assert "step 10/" in static_text(app, "#run-state")
+        # the state line is redrawn from the controller's next poll (under load, a moment after the step)
+        await wait_for(pilot, lambda: "step 10/" in static_text(app, "#run-state"), what="step 10 shown")
 
 
 async def test_a_run_that_cannot_be_built_says_why_and_the_pane_is_not_left_busy(
