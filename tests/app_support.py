@@ -76,6 +76,8 @@ async def tiny_settings(pilot: Pilot[int], *, default_until: bool = False, **ove
     ``default_until``, "no condition" chosen in the until widget, as a user would, so that a test's run is
     not paused by the default val acc ≥ 99% at a moment that depends on the machine's speed."""
     app = pilot.app
+    assert isinstance(app, WorkbenchApp)
+    await app.ensure_pane("dataset")  # built on its first visit; its form is the next run's dataset
     if not default_until:
         app.query_one("#until-kind", Select).value = "none"
     for key, value in TINY_DATASET.items():

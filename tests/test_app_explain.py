@@ -147,8 +147,9 @@ async def test_the_command_palette_explains_the_view_the_focus_was_in() -> None:
 
 # -- the focused field's meaning ----------------------------------------------------------------------------
 def _help_shown(app: WorkbenchApp, row: str) -> bool:
-    return app.query_one(f"{row} .field-help", Static).display and app.query_one(
-        f"{row} .field-help", Static).styles.display == "block"
+    """Whether the row shows its help line (a form row mounts it on its first focus)."""
+    found = app.query(f"{row} .field-help")
+    return bool(found) and found.first(Static).display and found.first(Static).styles.display == "block"
 
 
 async def test_a_focused_field_shows_its_meaning_under_it() -> None:
@@ -198,6 +199,7 @@ async def test_a_new_run_stops_by_itself_at_99_percent_validation_accuracy() -> 
         assert "until val acc ≥ 99.00%" in static_text(app, "#run-state")
 
         # an easy task, so that 99% comes within a few hundred steps
+        await app.ensure_pane("dataset")
         for op in ("Second", "Last", "Max", "Min"):
             app.query_one(f"#op-{op}", Checkbox).value = False
         await tiny_settings(pilot, default_until=True, epochs="200", eval_every="20", lr="0.01")

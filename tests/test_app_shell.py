@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import DataTable, Input, Select, TabbedContent
 
 from tests.app_support import (
     isolated_models_dir,  # noqa: F401 (autouse: checkpoints go to a tmp dir)
+    static_text,
     step_of,
     tiny_settings,
     wait_for,
@@ -115,3 +116,30 @@ async def test_the_probing_panes_are_built_on_their_first_visit_and_keep_their_s
                        what="the Lab pane")
         await pilot.pause()
         assert app.mounted_pane("runs") is None
+
+
+async def test_the_dataset_pane_built_after_a_run_shows_the_runs_dataset_and_a_run_before_uses_its_defaults() -> None:
+    """The Dataset pane is built on its first visit: a run started before that trains on what its form
+    would have said (the App's defaults are the form's), and the pane then shows that run's dataset."""
+    from core.data.dataset import DatasetConfig
+    from workbench.panes.dataset import DatasetPane
+
+    app = WorkbenchApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.mounted_pane("dataset") is None
+        assert app.training.dataset_config == DatasetConfig()
+        app.query_one("#until-kind", Select).value = "none"
+        await pilot.pause()
+        await app.run_action("step")
+        await wait_for(pilot, lambda: step_of(app) == 1 and app.controller.state == "paused", timeout=30,
+                       what="one step of a default run")
+        assert app.dataset is not None and app.dataset.config == DatasetConfig()
+        assert app.mounted_pane("dataset") is None  # the run did not need the pane
+        await pilot.press("f2")
+        pane = app.mounted_pane("dataset")
+        assert isinstance(pane, DatasetPane) and pane.dataset is app.dataset
+        assert pane.validate_form() == DatasetConfig()  # the form says what the run was built from
+        assert app.query_one("#samples", DataTable).row_count > 0
+        assert "No dataset yet" not in static_text(app, "#dataset-summary")
+        session = app.controller.session
+        assert session is not None and app.dataset is session.run.dataset  # showing it changed nothing

@@ -77,7 +77,31 @@ def test_attention_entropy_is_log_t_for_uniform_attention_and_is_recorded_at_eve
     session.step(10)
     session.settle()
     assert session.close()
-    assert session.history.points("attn_entropy/0.1")[0] == [5, 10]
+    assert session.history.points("attn_entropy/0.1")[0] == [0, 5, 10]  # before the first step too
+    assert session.history.points("weight_norm")[0] == [0, 5, 10]
+    assert session.history.points("val/accuracy")[0] == [5, 10]  # a full evaluation only every eval_every
+
+
+def test_a_decoders_attention_entropy_is_taken_at_its_answer_positions_only() -> None:
+    """With zero queries and keys a causal head is uniform over the q + 1 keys it may see, so row q's
+    entropy is log(q + 1): the mean must be over the "=" and answer positions, not the prompt's."""
+    from core.data.dataset import DatasetConfig
+    from core.train.attention_stats import attention_entropy
+    from core.train.run import Run, RunConfig
+
+    run = Run(RunConfig.create(DatasetConfig(n_train=320, n_val=64, n_test=64), kind="decoder", d_model=16,
+                               n_layers=1, n_heads=2, d_ff=32))
+    split = run.val_split
+    assert split is not None
+    for p in run.model.params:
+        if ".attn.q" in p.name or ".attn.k" in p.name or "qkv" in p.name:
+            p.value[...] = 0.0
+    expected = [math.log(q + 1) for i in range(len(split))
+                for q in range(int(split.prompt_lengths[i]) - 1, int(split.lengths[i]) - 1)]
+    entropy = attention_entropy(run.model, split, sample=len(split))
+    assert all(abs(v - sum(expected) / len(expected)) < 1e-5 for v in entropy.values())
+    everywhere = [math.log(q + 1) for i in range(len(split)) for q in range(int(split.lengths[i]) - 1)]
+    assert abs(sum(everywhere) / len(everywhere) - sum(expected) / len(expected)) > 0.3  # the test can tell
 
 
 def test_weights_shrinking_after_memorising_is_marked() -> None:

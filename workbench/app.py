@@ -69,10 +69,12 @@ PANES: tuple[tuple[str, str, str], ...] = (("learn", "Learn", "f10"), ("dataset"
                                            ("runs", "Runs", "ctrl+f"))
 #: panes that focus a widget of their own when shown
 FOCUS_INSIDE = ("learn", "inference", "inspector", "lab", "runs")
-#: panes composed the first time they are shown (``ensure_pane``), not at start: half of an app start's
-#: time went to building them (measured 4.0 s → 2.1 s per start), and most visits never open all of them.
-#: The Learn, Dataset and Training panes are always there: the others read their state.
-LAZY_PANES = ("inference", "inspector", "lab", "runs")
+#: panes composed the first time they are shown (``ensure_pane``), not at start: most of an app start's
+#: time went to building them (measured 4.0 s → 2.1 s per start for the last four; the Dataset pane was
+#: another third of what was left), and most visits never open all of them. The state they show is the
+#: App's (``dataset``, the controller's run), so a pane built late shows what an early one would.
+#: The Learn and Training panes are always there.
+LAZY_PANES = ("dataset", "inference", "inspector", "lab", "runs")
 #: Actions that act on the run or open dialogs: refused while a dialog is open.
 HEADER_INTERVAL = 2.0  # s between header updates while running (each one is a layout pass of the screen)
 _MAIN_SCREEN_ACTIONS = {"start", "new_run", "pause", "toggle_run", "step", "epoch", "stop", "save", "load",
@@ -139,13 +141,11 @@ class WorkbenchApp(App[int]):
         with TabbedContent(initial=self.initial_pane, id="panes"):
             with TabPane(titles["learn"], id="learn"):
                 yield LearnPane(live, self._current_session, id="learn-pane")
-            with TabPane(titles["dataset"], id="dataset"):
-                yield DatasetPane(id="dataset-pane")
-            with TabPane(titles["training"], id="training"):
-                yield TrainingPane(self.controller, id="training-pane")
-            for name in LAZY_PANES:
+            for name in ("dataset", "training", *LAZY_PANES[1:]):
                 with TabPane(titles[name], id=name):
-                    if name == self.initial_pane:
+                    if name == "training":
+                        yield TrainingPane(self.controller, id="training-pane")
+                    elif name == self.initial_pane:
                         yield self._build_pane(name)
         yield WorkbenchFooter(compact=True)  # Textual's Footer leaks its keys on every focus change
 
@@ -165,6 +165,8 @@ class WorkbenchApp(App[int]):
     def _build_pane(self, name: str) -> Widget:
         """A new widget for lazy pane ``name``."""
         live = SessionModelSource(self._current_session)
+        if name == "dataset":
+            return DatasetPane(self.dataset, id="dataset-pane")
         if name == "inference":
             return InferencePane(live, id="inference-pane")
         if name == "inspector":
@@ -201,6 +203,7 @@ class WorkbenchApp(App[int]):
 
     @property
     def dataset_pane(self) -> DatasetPane:
+        """The Dataset pane (built on its first visit: ``ensure_pane("dataset")`` before that)."""
         return self.query_one("#dataset-pane", DatasetPane)
 
     # -- messages: from the controller and its workers ----------------------------------------------------
@@ -249,8 +252,19 @@ class WorkbenchApp(App[int]):
     @on(DatasetAdopted)
     def _dataset_adopted(self, message: DatasetAdopted) -> None:
         """A run generated its dataset, or a checkpoint brought one: the Dataset pane shows it."""
-        if message.dataset is not self.dataset:
-            self.dataset_pane.show_dataset(message.dataset)  # (a loaded run's changes: the Training pane says)
+        if message.dataset is self.dataset:
+            return
+        pane = self.mounted_pane("dataset")
+        if isinstance(pane, DatasetPane):
+            pane.show_dataset(message.dataset)  # (a loaded run's changes: the Training pane says)
+        else:
+            self._use_dataset(message.dataset)  # shown when the pane is built
+
+    def _use_dataset(self, dataset: Dataset) -> None:
+        """``dataset`` is the one the next run trains on."""
+        self.dataset = dataset
+        self.training.dataset_config = dataset.config
+        self.training.validate_form()
 
     # -- messages: from the panes ---------------------------------------------------------------------------
     @on(OpenInConsole)
@@ -268,9 +282,7 @@ class WorkbenchApp(App[int]):
 
     @on(DatasetPane.DatasetChanged)
     def _dataset_changed(self, event: DatasetPane.DatasetChanged) -> None:
-        self.dataset = event.dataset
-        self.training.dataset_config = event.dataset.config
-        self.training.validate_form()
+        self._use_dataset(event.dataset)
 
     @on(DatasetPane.PresetChosen)
     def _preset_chosen(self, event: DatasetPane.PresetChosen) -> None:
@@ -360,7 +372,7 @@ class WorkbenchApp(App[int]):
         self._show_pane(pane)
 
     def _show_pane(self, pane: str) -> None:
-        """``action_show_pane`` for a pane that is built (Learn, Dataset, Training always are)."""
+        """``action_show_pane`` for a pane that is built (Learn and Training always are)."""
         tabbed = self.query_one("#panes", TabbedContent)
         # Drop focus first: a widget of the old pane that keeps (or regains) focus would make TabbedContent
         # switch straight back to that pane.
@@ -456,9 +468,9 @@ class WorkbenchApp(App[int]):
         self._show_pane("training")
         self.training.show_config()
 
-    def action_dataset(self, what: str) -> None:
+    async def action_dataset(self, what: str) -> None:
         """Generate, save or load (``what``) the dataset of the Dataset pane."""
-        self._show_pane("dataset")
+        await self.action_show_pane("dataset")
         pane = self.dataset_pane
         {"generate": pane.generate, "save": pane.save, "load": pane.load}[what]()
 

@@ -315,6 +315,8 @@ class TrainingSession:
     def _one_step(self) -> None:
         run = self.run
         epoch = run.epoch
+        if run.step == 0 and not self.history.points("weight_norm")[0]:
+            self._measure_start()
         with self.lock:
             t0 = time.perf_counter()
             batch = run.next_batch()
@@ -357,12 +359,28 @@ class TrainingSession:
         self._emit(StepEvent(m.step, epoch, m.loss, m.accuracy, m.lr, m.grad_norm, tokens_per_s, examples_per_s,
                              time.monotonic()))
 
+    def _weights_and_attention(self) -> dict[str, float]:
+        """The per-evaluation measures that need no labels: each head's attention entropy where the answer
+        is read, and ‖w‖ of every parameter together. Called under ``lock``."""
+        run = self.run
+        values = attention_entropy(run.model, run.val_split) if run.val_split is not None else {}
+        values["weight_norm"] = float(np.linalg.norm(run.model.params.data))
+        return values
+
+    def _measure_start(self) -> None:
+        """The label-free measures at step 0, before the first update: where a curve like a head's entropy
+        starts, so a change within the first evaluation interval is seen (it is most often then)."""
+        with self.lock:
+            values = self._weights_and_attention()
+        self.history.add(0, values)
+        if self.recorder is not None:
+            self.recorder.evaluation(0, values)
+
     def _evaluate(self, epoch: int) -> None:
         run = self.run
         with self.lock:
             result = run.evaluate("val")
-            entropy = attention_entropy(run.model, run.val_split) if run.val_split is not None else {}
-            weight_norm = float(np.linalg.norm(run.model.params.data))  # ‖w‖ of every parameter together
+            measures = self._weights_and_attention()
         if result is None:
             return
         self.last_eval = result
@@ -371,8 +389,7 @@ class TrainingSession:
         by_op = {ops[i]: acc for i, acc in result.accuracy_by_op.items()}
         values = {"val/loss": result.loss, "val/accuracy": result.accuracy}
         values.update({f"val/accuracy/{op}": acc for op, acc in by_op.items()})
-        values.update(entropy)
-        values["weight_norm"] = weight_norm
+        values.update(measures)
         self.history.add(run.step, values)
         if self.recorder is not None:
             self.recorder.evaluation(run.step, values)

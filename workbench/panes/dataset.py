@@ -121,8 +121,10 @@ class DatasetPane(Container):
             super().__init__()
             self.preset = preset
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, dataset: Dataset | None = None, id: str | None = None) -> None:
+        """``dataset``: the one the app trains on (built on the pane's first visit, after a run made one)."""
         super().__init__(id=id)
+        self._initial = dataset
         self.dataset: Dataset | None = None
         self.stats: DatasetStats | None = None
         self.generating = False
@@ -190,6 +192,8 @@ class DatasetPane(Container):
         table.add_columns("#", "answer", "tokens", "expression")
         self.query_one("#gen-progress", ProgressBar).display = False
         self.validate_form()
+        if self._initial is not None:
+            self.show_dataset(self._initial)
 
     # -- the form ---------------------------------------------------------------------------------------
     @property
