@@ -111,3 +111,16 @@ def test_weights_shrinking_after_memorising_is_marked() -> None:
     events = detect_events({"weight_norm": (evals, norm), "train/accuracy": (steps, [1.0] * 1000)})
     assert [(e.kind, e.step) for e in events] == [("weights shrink", 700)]
     assert "12.5 → 9.9 since step 300" in events[0].text
+
+
+def test_weights_shrinking_counts_from_the_memorised_solution_not_from_the_random_start() -> None:
+    """With strong weight decay the norm falls from step 0 (the initial weights, measured before the
+    first step); only a fall from its level once training accuracy is high is the memorised solution
+    wearing down."""
+    steps = list(range(1, 1001))
+    evals = [0, 100, 200, 300, 400, 500, 600]
+    norm = [50.0, 45.0, 40.0, 39.0, 37.0, 31.5, 30.0]  # 40 at step 200, once training accuracy is high
+    train = [0.5 if s < 150 else 1.0 for s in steps]
+    events = detect_events({"weight_norm": (evals, norm), "train/accuracy": (steps, train)})
+    assert [(e.kind, e.step) for e in events] == [("weights shrink", 500)]  # 31.5 ≤ 80% of 40; 40 is already 80% of 50
+    assert "since step 200" in events[0].text

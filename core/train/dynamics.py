@@ -158,11 +158,13 @@ def _weights_shrink(norm: Series, train: Series) -> list[DynamicsEvent]:
     smooth_train = ema(list(t_vals), 0.9) if t_vals else []
     peak, peak_step = -math.inf, 0
     for step, v in zip(steps, vals, strict=True):
-        if v > peak:
-            peak, peak_step = v, step
         i = bisect.bisect_right(t_steps, step) - 1
         high = not smooth_train or (i >= 0 and smooth_train[i] >= 0.9)
-        if peak > 0 and v <= (1 - NORM_DROP) * peak and high:
+        if not high:
+            continue  # the peak is the memorised solution's: weight decay shrinking a random start is not news
+        if v > peak:
+            peak, peak_step = v, step
+        if peak > 0 and v <= (1 - NORM_DROP) * peak:
             return [DynamicsEvent(step, "weights shrink",
                                   f"the weight norm fell {peak:.3g} → {v:.3g} since step {peak_step:,} while training "
                                   "accuracy is high: weight decay wears the memorised solution down")]
