@@ -124,3 +124,76 @@ def test_weights_shrinking_counts_from_the_memorised_solution_not_from_the_rando
     events = detect_events({"weight_norm": (evals, norm), "train/accuracy": (steps, train)})
     assert [(e.kind, e.step) for e in events] == [("weights shrink", 500)]  # 31.5 ≤ 80% of 40; 40 is already 80% of 50
     assert "since step 200" in events[0].text
+
+
+def _climb_fall_and_back() -> dict[str, tuple[list[int], list[float]]]:
+    """A grokking run after its climb, as lr 2e-3 gives it: validation at 97%, knocked down to 8% by a
+    large update, climbing back within a few hundred steps; training accuracy high throughout."""
+    val_steps = list(range(100, 2101, 100))
+    val = [0.2, 0.2, 0.4, 0.7, 0.9, 0.97, 0.97, 0.97, 0.5, 0.08, 0.08, 0.3, 0.6, 0.9, 0.96, 0.97, 0.97, 0.97,
+           0.97, 0.97, 0.97]
+    steps = list(range(1, 2101))
+    return {"val/accuracy": (val_steps, val), "train/accuracy": (steps, [1.0] * 2100)}
+
+
+def test_a_fall_of_validation_and_the_climb_back_are_named_and_never_merged_into_one_climb() -> None:
+    events = detect_events(_climb_fall_and_back())
+    assert [(e.kind, e.step) for e in events] == [("memorising", 100), ("generalising", 300), ("falling", 1000),
+                                                  ("recovering", 1200)]
+    _, generalising, falling, recovering = events
+    assert "20% → 97% by step 600" in generalising.text
+    assert "97% → 8% by step 1,000" in falling.text
+    assert "8% → 97% by step 1,600" in recovering.text and "was 97% at step 600" in recovering.text
+
+
+def test_every_climb_reported_goes_up() -> None:
+    """A climb, a fall below where it began, and a smaller climb a few evaluations later were merged
+    into one event that read "climbs 75% → 35%"."""
+    val_steps = list(range(100, 1601, 100))
+    val = [0.55, 0.6, 0.75, 0.75, 0.8, 0.95, 0.9, 0.5, 0.2, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
+    steps = list(range(1, 1601))
+    events = detect_events({"val/accuracy": (val_steps, val), "train/accuracy": (steps, [1.0] * 1600)})
+    climbs = [e for e in events if e.kind in ("generalising", "recovering")]
+    assert len(climbs) == 2
+    for e in climbs:
+        start, end = (float(x.rstrip("%")) for x in e.text.split("climbs ")[1].removeprefix("back ").split(" by")[0]
+                      .split(" → "))
+        assert end > start, e.text
+
+
+def test_repeated_falls_and_recoveries_are_one_line_each_in_the_summary() -> None:
+    from core.train.dynamics import summary_lines
+
+    series = _climb_fall_and_back()
+    steps, val = series["val/accuracy"]
+    twice = {"val/accuracy": ([*steps, *(s + 2100 for s in steps[8:])], [*val, *val[8:]]),
+             "train/accuracy": (list(range(1, 4201)), [1.0] * 4200)}
+    kinds = [e.kind for e in detect_events(twice)]
+    assert kinds.count("falling") == 2 and kinds.count("recovering") == 2
+    lines = summary_lines(detect_events(twice))
+    assert lines[0].startswith("step 100 memorising") and lines[1].startswith("step 300 generalising")
+    assert lines[2].startswith("2 falls of validation accuracy (steps 1,000–3,100); the latest: validation accuracy "
+                               "fell 97% → 8%")
+    assert lines[3].startswith("2 recoveries (steps 1,200–3,300); the latest: validation accuracy climbs back")
+    assert len(lines) == 4
+
+
+def test_heads_specialising_together_are_one_summary_line() -> None:
+    from core.train.dynamics import summary_lines
+
+    steps = [0, 100, 200]
+    events = detect_events({f"attn_entropy/0.{h}": (steps, [2.0, 0.6 + h / 10, 0.5]) for h in range(4)})
+    assert [e.kind for e in events] == ["specialising"] * 4
+    (line,) = summary_lines(events)
+    assert line.startswith("4 heads specialising (step 100); the latest: head 0.3's attention entropy fell")
+
+
+def test_the_charts_mark_the_phases_first_and_fill_the_rest_with_the_latest_falls_and_recoveries() -> None:
+    from core.train.dynamics import DynamicsEvent, marked_steps
+
+    events = [DynamicsEvent(180, "memorising", ""), DynamicsEvent(500, "generalising", ""),
+              *(DynamicsEvent(1000 * n + d, kind, "") for n in range(1, 13)
+                for d, kind in ((0, "falling"), (100, "recovering"), (5, "loss spike")))]
+    marks = marked_steps(sorted(events, key=lambda e: e.step), 8)
+    assert marks == [180, 500, 10000, 10100, 11000, 11100, 12000, 12100]
+    assert marked_steps(events, 1) == [500] and marked_steps(events, 0) == []

@@ -281,7 +281,7 @@ def test_the_form_tables_show_the_expected_options() -> None:
                                                      "norm", "activation", "positional"]
     assert [s.option_name for s in OPTIMIZER_FIELDS] == ["optimizer", "lr", "schedule", "warmup_steps", "min_lr",
                                                          "batch_size", "epochs", "clip_norm", "weight_decay",
-                                                         "beta2", "eval_every", "seed"]
+                                                         "beta2", "eps", "eval_every", "seed"]
     assert [s.option_name for s in DATASET_FIELDS] == [o.name for o in GROUPS["task"][1:] + GROUPS["dataset"]]
     assert [s.key for s in DATASET_FIELDS][-1] == "seed"  # the widget ids stay #ds-seed, #cfg-name …
     assert next(s for s in OPTIMIZER_FIELDS if s.option_name == "optimizer").key == "name"

@@ -69,15 +69,20 @@ def test_a_sum_task_gets_a_model_with_the_sum_token_and_an_older_vocabulary_is_r
 
 
 def test_the_grokking_preset_memorises_first_while_validation_stays_low() -> None:
-    """The first phase of grokking, in the suite (the whole curve, ~5 minutes, is benchmarks/grokking.py:
-    validation passes 95% near step 11,700)."""
+    """The first phase of grokking, in the suite (the whole curve, about a minute, is benchmarks/grokking.py:
+    validation passes 95% at step 3,400 with seed 0)."""
     from core.train.presets import preset
 
     config = preset("grokking").run_config()
     assert config.dataset.strategy == "all" and config.optimizer.batch_size == config.dataset.n_train
     run = Run(config)
-    for _ in range(400):
+    seen: list[tuple[int, float, float]] = []  # (step, train, val) every 100 steps up to 600
+    while run.step < 600:
         run.train_step()
-    train, val = run.evaluate("train"), run.evaluate("val")
-    assert train is not None and val is not None
-    assert train.accuracy >= 0.99 and val.accuracy < 0.5, (train.accuracy, val.accuracy)
+        if run.step % 100 == 0:
+            train, val = run.evaluate("train"), run.evaluate("val")
+            assert train is not None and val is not None
+            seen.append((run.step, train.accuracy, val.accuracy))
+    # memorised (≥ 99% of the training pairs) at some evaluation while validation is still below 50%: train
+    # accuracy wavers around 99–100% from step 200 on, in the last float digits of the BLAS in use
+    assert any(train >= 0.99 and val < 0.5 for _, train, val in seen), seen

@@ -153,7 +153,7 @@ class SessionController:
         if s is None:
             return self.state if self.state != NO_RUN else "no run — F6 starts one"
         run = s.run
-        epoch = f"epoch {min(run.epoch + 1, run.config.epochs)}/{run.config.epochs}"
+        epoch = f"epoch {min(run.epoch + 1, run.config.epochs):,}/{run.config.epochs:,}"
         if self.state == "running":
             return f"running · {epoch}"
         return f"{self.state} · step {run.step:,}/{run.total_steps:,} · {epoch}"

@@ -50,7 +50,7 @@ def field_specs(*names: str) -> tuple[FieldSpec, ...]:
 MODEL_FIELDS = field_specs("kind", "d_model", "n_layers", "n_heads", "d_ff", "dropout", "norm", "activation",
                            "positional")
 OPTIMIZER_FIELDS = field_specs("optimizer", "lr", "schedule", "warmup_steps", "min_lr", "batch_size", "epochs",
-                               "clip_norm", "weight_decay", "beta2", "eval_every", "seed")
+                               "clip_norm", "weight_decay", "beta2", "eps", "eval_every", "seed")
 TRAINING_FIELDS = MODEL_FIELDS + OPTIMIZER_FIELDS
 DATASET_FIELDS = field_specs("max_value", "min_args", "max_args", "max_depth", "strategy", "n_train", "n_val", "n_test",
                              "data_seed")

@@ -9,6 +9,9 @@ returns the steps where its pattern starts, with an explanation:
     generalising    validation accuracy rises by ≥ 15 points within a few evaluations while training
                     accuracy is already ≥ 90%: the rule is found (in grokking, long after memorising);
                     a climb of several such jumps is one event
+    falling         validation accuracy drops by ≥ 15 points within a few evaluations: an update knocked
+                    the model off what it had learned (after grokking, Adam's steps on a near-zero loss)
+    recovering      validation climbs back to a level it had already reached before a fall
     loss spike      a training loss > 5× its recent smoothed level (and ≥ 0.5 nats above it): an update
                     that overshot (batch-to-batch noise of a healthy run stays below this)
     lr too high     the smoothed training loss ends a stretch of ≥ 50 steps 1.5× (and ≥ 0.1) higher than it
@@ -77,7 +80,9 @@ def _memorising(train: Series, val: Series) -> list[DynamicsEvent]:
 
 def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
     """Validation jumps while training accuracy is already high (≥ 90%, when recorded): validation catching
-    up with training, not the first minutes of learning. A climb made of several jumps is one event."""
+    up with training, not the first minutes of learning. A climb made of several jumps is one event — as long
+    as validation did not fall back in between. A climb back to a level validation had already reached
+    (after a fall, see ``_falling``) is ``recovering``, not news of a rule found."""
     steps, vals = val
     t_steps, t_vals = train
     smooth_train = ema(list(t_vals), 0.9) if t_vals else []
@@ -92,19 +97,59 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
     first_i = first_k = last_j = -(10**9)
     i = 0
     while i < len(vals):
+        while i + 1 < len(vals) and vals[i + 1] <= vals[i]:  # a climb starts at the bottom of a dip
+            i += 1
         window = range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW))
         j = next((k for k in window if vals[k] - vals[i] >= JUMP), None)
-        if j is None or not train_high(steps[i]):
+        peak = max(range(i + 1), key=lambda m: vals[m])  # the best validation before this climb began
+        fell = vals[peak] - vals[i] >= JUMP  # a climb out of a fall: training accuracy may have fallen too
+        if j is None or not (fell or train_high(steps[i])):
             i += 1
             continue
+        while j + 1 < len(vals) and vals[j + 1] > vals[j]:  # and goes on to its top
+            j += 1
         k = next(k for k in range(i + 1, j + 1) if vals[k] > vals[i] + 0.02)  # where the rise begins
-        if out and i - last_j <= 2 * JUMP_WINDOW:  # the same climb, going on: one event from its start
+        going_on = (out and i - last_j <= 2 * JUMP_WINDOW and vals[i] >= vals[first_i]
+                    and min(vals[last_j: i + 1]) > vals[last_j] - JUMP)
+        if going_on:  # the same climb, going on: one event from its start
             i, k = first_i, first_k
             out.pop()
+            peak = max(range(i + 1), key=lambda m: vals[m])
+            fell = vals[peak] - vals[i] >= JUMP
         first_i, first_k, last_j = i, k, j
-        out.append(DynamicsEvent(steps[k], "generalising",
-                                 f"validation accuracy climbs {vals[i]:.0%} → {vals[j]:.0%} by step {steps[j]:,} "
-                                 "while training accuracy is high: generalising"))
+        if fell and vals[j] <= vals[peak] + 0.02:
+            out.append(DynamicsEvent(steps[k], "recovering",
+                                     f"validation accuracy climbs back {vals[i]:.0%} → {vals[j]:.0%} by step "
+                                     f"{steps[j]:,} (it was {vals[peak]:.0%} at step {steps[peak]:,}): the rule "
+                                     "found before, found again"))
+        else:
+            out.append(DynamicsEvent(steps[k], "generalising",
+                                     f"validation accuracy climbs {vals[i]:.0%} → {vals[j]:.0%} by step {steps[j]:,} "
+                                     "while training accuracy is high: generalising"))
+        i = j + 1
+    return out
+
+
+def _falling(val: Series) -> list[DynamicsEvent]:
+    """Validation accuracy drops by ≥ 15 points within a few evaluations: the model was knocked off what it
+    had learned (in grokking, Adam's large normalised steps on a near-zero loss; loss and gradient spikes
+    come with it). Several drops in one fall are one event."""
+    steps, vals = val
+    out: list[DynamicsEvent] = []
+    i = 0
+    while i < len(vals):
+        while i + 1 < len(vals) and vals[i + 1] >= vals[i]:  # a fall starts at the top
+            i += 1
+        window = range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW))
+        j = next((k for k in window if vals[i] - vals[k] >= JUMP), None)
+        if j is None:
+            i += 1
+            continue
+        while j + 1 < len(vals) and vals[j + 1] < vals[j]:  # down to the bottom of this fall
+            j += 1
+        out.append(DynamicsEvent(steps[j], "falling",
+                                 f"validation accuracy fell {vals[i]:.0%} → {vals[j]:.0%} by step {steps[j]:,}: an "
+                                 "update knocked the model off what it had learned (look for spikes near it)"))
         i = j + 1
     return out
 
@@ -189,19 +234,41 @@ def _specialising(name: str, series: Series) -> list[DynamicsEvent]:
 
 
 SPIKE_KINDS = ("loss spike", "gradient spike")
+#: kinds that can happen many times in a run, each summarised as one line (count, steps, the latest),
+#: with their name for several
+REPEATING_KINDS: dict[str, str] = {
+    "loss spike": "loss spikes", "gradient spike": "gradient spikes", "falling": "falls of validation accuracy",
+    "recovering": "recoveries", "specialising": "heads specialising",
+}
 
 
 def summary_lines(events: Sequence[DynamicsEvent]) -> list[str]:
-    """The events for a reader: every phase (memorising, generalising, lr too high) in full, and each kind of
-    spike as one line with its count and latest step — dozens of spikes must not hide the phases."""
-    lines = [f"step {e.step:,} {e.kind}: {e.text}" for e in events if e.kind not in SPIKE_KINDS]
-    for kind in SPIKE_KINDS:
-        spikes = [e for e in events if e.kind == kind]
-        if spikes:
-            n = len(spikes)
-            lines.append(f"{n} {kind}{'s' if n != 1 else ''}, the latest at step {spikes[-1].step:,}: "
-                         f"{spikes[-1].text}")
-    return lines
+    """The events for a reader, in the order they began: every phase (memorising, generalising, lr too
+    high) in full, and each kind that repeats (heads specialising, spikes, falls and recoveries) as one line
+    with its count, its steps and the latest one — dozens of spikes must not hide the phases."""
+    lines: list[tuple[int, str]] = [(e.step, f"step {e.step:,} {e.kind}: {e.text}")
+                                    for e in events if e.kind not in REPEATING_KINDS]
+    for kind, several in REPEATING_KINDS.items():
+        found = [e for e in events if e.kind == kind]
+        if len(found) == 1:
+            lines.append((found[0].step, f"step {found[0].step:,} {kind}: {found[0].text}"))
+        elif found:
+            first, last = found[0].step, found[-1].step
+            when = f"step {first:,}" if first == last else f"steps {first:,}–{last:,}"
+            lines.append((first, f"{len(found)} {several} ({when}); the latest: {found[-1].text}"))
+    return [line for _, line in sorted(lines, key=lambda sl: sl[0])]
+
+
+def marked_steps(events: Sequence[DynamicsEvent], limit: int) -> list[int]:
+    """The steps of at most ``limit`` events to mark on a chart, in order: the phases that happen once
+    (memorising, generalising …) first, then the latest falls, recoveries and specialising heads in the
+    marks left — a grokking run's dozen falls must not push its memorising and generalising off the chart.
+    Spikes are never marked (there can be hundreds; the charts show them anyway)."""
+    phases = [e for e in events if e.kind not in SPIKE_KINDS]
+    once = [e.step for e in phases if e.kind not in REPEATING_KINDS][-limit:] if limit > 0 else []
+    room = limit - len(once)
+    repeated = [e.step for e in phases if e.kind in REPEATING_KINDS][-room:] if room > 0 else []
+    return sorted(once + repeated)
 
 
 def detect_events(series: Mapping[str, Series]) -> list[DynamicsEvent]:
@@ -209,7 +276,7 @@ def detect_events(series: Mapping[str, Series]) -> list[DynamicsEvent]:
     empty: Series = ([], [])
     train_acc, val_acc = series.get("train/accuracy", empty), series.get("val/accuracy", empty)
     loss, lr, grad = series.get("train/loss", empty), series.get("lr", empty), series.get("grad_norm", empty)
-    events = (_memorising(train_acc, val_acc) + _generalising(val_acc, train_acc)
+    events = (_memorising(train_acc, val_acc) + _generalising(val_acc, train_acc) + _falling(val_acc)
               + _spikes(loss, SPIKE_FACTOR, "loss spike", "the training loss jumped to",
                         "an update overshot, or a hard batch", SPIKE_MIN) + _rising(loss, lr)
               + _spikes(grad, GRAD_SPIKE_FACTOR, "gradient spike", "the gradient norm jumped to",

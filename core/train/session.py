@@ -339,7 +339,7 @@ class TrainingSession:
             self._evaluate(epoch)
         if run.finished:
             self._budget = 0
-            self._set_state("finished", Cause.FINISHED, f"completed {run.config.epochs} epochs")
+            self._set_state("finished", Cause.FINISHED, f"completed {run.config.epochs:,} epochs")
             return
         ev = self.last_eval
         met = self._watch.check(run.step, m.loss, m.grad_norm, ev.accuracy if ev else None, self._last_eval_step)

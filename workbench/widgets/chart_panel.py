@@ -19,7 +19,7 @@ from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.widgets import Static, Tab, Tabs
 
-from core.train.dynamics import SPIKE_KINDS, DynamicsEvent, detect_events
+from core.train.dynamics import SPIKE_KINDS, DynamicsEvent, detect_events, marked_steps
 from core.train.history import MetricHistory
 from core.train.smoothing import SMOOTHING_LEVELS
 from workbench.widgets.charts import MetricChart, SeriesSpec, axis_end
@@ -209,7 +209,7 @@ class ChartPanel(Vertical):
                         style="dim")
         line.update(text)
         line.display = bool(self.events)
-        marked = [float(e.step) for e in phases][-MAX_EVENT_MARKS:]
+        marked = [float(step) for step in marked_steps(self.events, MAX_EVENT_MARKS)]
         for chart in self.charts:
             if chart.id in ("chart-loss", "chart-accuracy", "chart-per-op"):
                 chart.event_steps = marked  # drawn at the chart's next redraw

@@ -19,7 +19,7 @@ from core.probe.health import UPDATE_BAND, HealthFigure
 from core.train.dynamics import DynamicsEvent, summary_lines
 
 HEALTH_INTERVAL = 5.0  # s between measurements while the view is shown
-EVENTS_SHOWN = 6
+EVENTS_SHOWN = 10  # summary lines: each phase, and one line per kind that repeats (about 9 in a grokking run)
 VERDICT_STYLE = {"ok": "green", "low": "yellow", "high": "yellow", "?": "dim"}
 
 
