@@ -23,6 +23,7 @@ import gc
 import os
 import tempfile
 import tracemalloc
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -54,7 +55,9 @@ def rss_mb() -> float:
 
 def live_widgets() -> int:
     """``Widget`` objects still alive anywhere (in the DOM or not)."""
-    return sum(1 for o in gc.get_objects() if isinstance(o, Widget))
+    with warnings.catch_warnings():  # isinstance on some objects of other libraries (torch's, in the suite) warns
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, Widget))
 
 
 def type_counts() -> Counter[str]:

@@ -150,3 +150,4 @@ async def test_a_preset_sets_the_task_generates_it_and_sets_the_model_and_optimi
         assert run.model.vocab_size == 22
         # every setting of the preset reached the forms: the app trains exactly what the CLI's --preset does
         assert run.to_dict() == preset("grokking").run_config().to_dict()
+        assert app.query_one("#lr-input", Input).value == "0.002"  # the steering bar shows the lr a run starts at

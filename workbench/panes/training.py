@@ -251,7 +251,8 @@ class TrainingPane(Container):
             s = self.controller.session
             if s is not None and config != s.run.config:
                 note = "\nchanges apply to the next run (New run)"
-            status.update(f"[green]✓[/] valid · {spe:,} steps/epoch × {config.epochs} = {spe * config.epochs:,} "
+            per_epoch = "1 step/epoch" if spe == 1 else f"{spe:,} steps/epoch"
+            status.update(f"[green]✓[/] valid · {per_epoch} × {config.epochs:,} = {spe * config.epochs:,} "
                           f"steps{note}")
             status.set_classes("ok")
         else:
@@ -265,12 +266,13 @@ class TrainingPane(Container):
         return run_config_from_form(values, data)
 
     def set_form(self, config: RunConfig) -> None:
-        """Show a run's config in the form (after loading a checkpoint)."""
+        """Show a run's config in the form (after loading a checkpoint, or a preset chosen)."""
         values = training_form_values(config)
         with self.prevent(Input.Changed, Select.Changed):
             for key, value in values.items():
                 self.row(key).set_value(value)
         self.validate_form()
+        self._mirror_form_lr()  # the Changed messages that would have done it were held back
 
     @on(Input.Changed, "#config Input")
     @on(Select.Changed, "#config Select")
