@@ -151,3 +151,16 @@ async def test_a_preset_sets_the_task_generates_it_and_sets_the_model_and_optimi
         # every setting of the preset reached the forms: the app trains exactly what the CLI's --preset does
         assert run.to_dict() == preset("grokking").run_config().to_dict()
         assert app.query_one("#lr-input", Input).value == "0.002"  # the steering bar shows the lr a run starts at
+
+
+async def test_an_operation_box_shows_its_state_in_its_glyph_not_only_its_colour() -> None:
+    """Textual's Checkbox draws X whether ticked or not (colour alone told them apart): all seven
+    operations looked chosen while only the five defaults were."""
+    app = WorkbenchApp(initial_pane="dataset")
+    async with app.run_test(size=(120, 40)) as pilot:
+        boxes = {op: app.query_one(f"#op-{op}") for op in ("Max", "Sum")}
+        drawn = {op: str(box.render()) for op, box in boxes.items()}
+        assert "✓" in drawn["Max"] and "✓" not in drawn["Sum"] and "X" not in drawn["Sum"], drawn
+        boxes["Sum"].value = True  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "✓" in str(boxes["Sum"].render())

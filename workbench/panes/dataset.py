@@ -52,6 +52,7 @@ from workbench.served import is_served
 from workbench.settings_fields import DATASET_FIELDS, dataset_config_from_form, dataset_form_values
 from workbench.widgets.form import FieldRow, FocusRow, field_for_message, read_fields
 from workbench.widgets.sample_table import SampleTable
+from workbench.widgets.tick_box import TickBox
 
 SAMPLE_ROWS = 100  # rows of one page of the samples table (n / p page through the whole split)
 
@@ -151,7 +152,7 @@ class DatasetPane(Container):
                 with FocusRow(id="ops-row", classes="field-row"):
                     with Grid(id="ops"):
                         for op in OPERATIONS:
-                            yield Checkbox(op, value=op in DEFAULT_OPERATIONS, compact=True, id=f"op-{op}")
+                            yield TickBox(op, value=op in DEFAULT_OPERATIONS, compact=True, id=f"op-{op}")
                     yield Static("the operations the expressions use (space ticks one)", classes="field-help")
                     yield Static("", classes="field-error")
                 for spec in DATASET_FIELDS[:4]:

@@ -40,6 +40,7 @@ from workbench.lab_probes import Ablated, HeadAtlas, Patched, ablate, attributio
 from workbench.model_source import LIVE, ModelChoice, ModelSource
 from workbench.render.lab import ablation_text, atlas_text, attribution_text, circuit_text, patching_text
 from workbench.widgets.model_chooser import ModelChooser
+from workbench.widgets.tick_box import TickBox
 
 AUTOMATIC = "automatic"
 
@@ -88,7 +89,7 @@ class LabPane(Widget):
             with Collapsible(title="Heads: what each does, and what the answers lose without it (a)",
                              collapsed=False, id="lab-heads-section"):
                 with Horizontal(classes="lab-row"):
-                    yield Checkbox("mean ablation", id="lab-heads-mean", compact=True,
+                    yield TickBox("mean ablation", id="lab-heads-mean", compact=True,
                                    tooltip="Replace a head by its mean output instead of zero")
                     yield Button("Switch off each head", id="lab-heads-run", compact=True)
                 yield Static(Text("Press a: each head is switched off alone and every head gets a caption.",
@@ -102,8 +103,8 @@ class LabPane(Widget):
                         yield Label(f"{label:<10}", classes="lab-label")
                         yield Input(placeholder=hint, id=f"lab-{key}", compact=True)
                 with Horizontal(classes="lab-row"):
-                    yield Checkbox("mean", id="lab-ablate-mean", compact=True)
-                    yield Checkbox("keep on while training", id="lab-keep", compact=True,
+                    yield TickBox("mean", id="lab-ablate-mean", compact=True)
+                    yield TickBox("keep on while training", id="lab-keep", compact=True,
                                    tooltip="The live run trains with these parts switched off")
                     yield Button("Apply", id="lab-ablate-run", compact=True)
                 yield Static("", id="lab-ablation")
