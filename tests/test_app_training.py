@@ -96,8 +96,9 @@ async def test_invalid_settings_are_flagged_and_block_the_start() -> None:
         await set_value(pilot, "#cfg-lr", "1e-3")
         app.query_one("#cfg-schedule", Select).value = "cosine"
         await set_value(pilot, "#cfg-warmup_steps", "10000000")
-        assert "cosine schedule needs total_steps greater than warmup_steps" in static_text(
-            app, "#cfg-warmup_steps-row .field-error")
+        warmup_error = static_text(app, "#cfg-warmup_steps-row .field-error")
+        assert "cosine schedule needs total_steps greater than warmup_steps" in warmup_error
+        assert "steps per epoch; lower warmup_steps or train for more epochs" in warmup_error
         assert "✓" not in static_text(app, "#config-status")
 
 

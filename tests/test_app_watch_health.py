@@ -57,3 +57,21 @@ async def test_the_chart_keys_smooth_and_log_the_charts_only_on_the_training_pan
         await pilot.press("f4")
         await pilot.press("y")  # another pane: the chart keys do nothing there
         assert loss.log_y
+
+
+async def test_the_pin_hint_is_an_expression_of_the_runs_task() -> None:
+    """A Sum mod 47 run was told to pin Max(3, 7, 2), which it refuses."""
+    from core.data.task import TaskConfig
+    from workbench.widgets.watch_list import WatchList
+
+    app = WorkbenchApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        field = app.query_one("#watch-input", Input)
+        assert "e.g. Max(3, 7, 2)" in field.placeholder
+        watch = app.query_one(WatchList)
+        watch.set_task(TaskConfig(operations=("Sum",), max_value=46, min_args=2, max_args=2))
+        await pilot.pause()
+        assert "e.g. Sum(34, 17)" in field.placeholder
+        field.focus()
+        await pilot.press(*"Max(3,7,2)", "enter")
+        assert "e.g. Sum(34, 17)" in static_text(app, "#watch-rows") and watch.pins == []

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from core.data.expression import MAX_INPUT_CHARS, Expression, _Parser, modulus_of, parse_expression
 from core.data.operations import LIST_VALUED, OPERATIONS
 from core.data.task import TaskConfig
-from core.errors import ExpressionError
+from core.errors import ConfigError, ExpressionError
 
 TASK = TaskConfig()  # First/Second/Last/Max/Min, 0–9, exactly 3 args, flat
 WIDE = TaskConfig(operations=tuple(OPERATIONS), max_value=99, min_args=1, max_args=5, max_depth=3)
@@ -297,3 +297,26 @@ def test_fast_path_agrees_with_the_full_parser(text: str, task: TaskConfig | Non
     except ExpressionError as err:
         fast = str(err)
     assert fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.sampled_from(list(OPERATIONS)), min_size=1), st.integers(1, 99), st.integers(1, 5),
+       st.integers(0, 4), st.integers(1, 3))
+def test_a_tasks_example_expression_is_one_it_accepts(ops: set[str], max_value: int, min_args: int, extra: int,
+                                                      depth: int) -> None:
+    """The example a hint suggests parses in its task, whatever the task (a Sum mod 47 model was told to
+    try Max(3, 7, 2))."""
+    try:
+        task = TaskConfig(operations=tuple(sorted(ops)), max_value=max_value, min_args=min_args,
+                          max_args=min(5, min_args + extra), max_depth=depth)
+    except ConfigError:
+        return  # e.g. Second with one argument at most, or a nested Sort-only task
+    parse_expression(task.example_expression(), task)
+
+
+def test_the_example_is_max_3_7_2_for_the_default_task_and_a_sum_for_the_grokking_one() -> None:
+    assert TaskConfig().example_expression() == "Max(3, 7, 2)"
+    grokking = TaskConfig(operations=("Sum",), max_value=46, min_args=2, max_args=2)
+    assert grokking.example_expression() == "Sum(34, 17)"
+    with pytest.raises(ExpressionError, match=r"Max is not part of this task, which uses Sum \(e.g. Sum\(34, 17\)\)"):
+        parse_expression("Max(3, 7, 2)", grokking)

@@ -346,3 +346,12 @@ def test_help_output_lists_groups_in_schema_order() -> None:
     text = out.getvalue()
     positions = [text.index(f"  {o.flag}") for options in GROUPS.values() for o in options]
     assert positions == sorted(positions)
+
+
+def test_a_warm_up_longer_than_the_run_says_where_the_total_comes_from_and_the_fix() -> None:
+    """`--preset sort --epochs 1 --n-train 2000`: 63 steps, 100 of them warm-up."""
+    with pytest.raises(ConfigError) as caught:
+        build_run_config({"schedule": "cosine", "warmup_steps": 100, "n_train": 2000, "batch_size": 32, "epochs": 1})
+    message = str(caught.value)
+    assert "total_steps greater than warmup_steps (63 ≤ 100)" in message
+    assert "total steps = 1 epoch × 63 steps per epoch; lower warmup_steps or train for more epochs" in message

@@ -220,7 +220,8 @@ class _Parser:
             hint = f" (did you mean {canonical_operation(close[0])}?)" if close else ""
             raise self.fail(f"unknown operation {tok.text!r}{hint}; the operations are {', '.join(known)}", tok.pos)
         if self.task is not None and op not in self.task.operations:
-            raise self.fail(f"{op} is not part of this task, which uses {', '.join(self.task.operations)}", tok.pos)
+            raise self.fail(f"{op} is not part of this task, which uses {', '.join(self.task.operations)} "
+                            f"(e.g. {self.task.example_expression()})", tok.pos)
         return op
 
     def expression(self, depth: int) -> Expression:

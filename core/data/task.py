@@ -92,6 +92,14 @@ class TaskConfig:
                 "cannot be an argument: a nested task (max_depth > 1) needs an operation whose answer is a number"
             )
 
+    def example_expression(self) -> str:
+        """An expression of this task to suggest to a learner: ``Max(3, 7, 2)`` for the default task,
+        ``Sum(34, 17)`` for a + b mod 47 — so a hint never proposes what the model cannot take."""
+        op = "Max" if "Max" in self.operations else self.operations[0]
+        n = min(max(3, self.min_args, MIN_ARGS[op]), self.max_args)
+        pool = (3, 7, 2, 5, 8) if self.max_value < 42 else (34, 17, 42, 25, 8)
+        return f"{op}({', '.join(str(v % (self.max_value + 1)) for v in pool[:n])})"
+
     @property
     def nestable_op_ids(self) -> np.ndarray:
         """Ids (into ``operations``) of the operations a nested argument may use: those whose answer is a

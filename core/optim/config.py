@@ -67,4 +67,5 @@ class OptimizerConfig(DictMixin):
     def __post_init__(self) -> None:
         validate_options(self, OPTIMIZER_OPTIONS)
         if self.schedule == "cosine" and self.total_steps <= self.warmup_steps:
-            raise ConfigError("the cosine schedule needs total_steps greater than warmup_steps")
+            raise ConfigError(f"the cosine schedule needs total_steps greater than warmup_steps "
+                              f"({self.total_steps:,} ≤ {self.warmup_steps:,})")

@@ -101,8 +101,16 @@ def build_run_config(values: Mapping[str, Any]) -> RunConfig:
     for o in GROUPS["run"]:  # checked before epochs is used to compute total_steps
         o.check(v[o.name])
     option("batch_size").check(v["batch_size"])
-    total = steps_per_epoch(data.n_train, v["batch_size"]) * v["epochs"]
-    optimizer = OptimizerConfig(**_fields("optimizer", v), total_steps=total)
+    per_epoch = steps_per_epoch(data.n_train, v["batch_size"])
+    total = per_epoch * v["epochs"]
+    try:
+        optimizer = OptimizerConfig(**_fields("optimizer", v), total_steps=total)
+    except ConfigError as exc:  # total_steps is no option of its own: say where it comes from, and the fix
+        if "total_steps" not in str(exc):
+            raise
+        epochs = f"{v['epochs']:,} epoch{'s' if v['epochs'] != 1 else ''}"
+        raise ConfigError(f"{exc}: total steps = {epochs} × {per_epoch:,} steps per epoch; lower warmup_steps or "
+                          "train for more epochs") from None
     return RunConfig.create(data, optimizer=optimizer, **run, **_fields("model", v))
 
 

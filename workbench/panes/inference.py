@@ -52,8 +52,9 @@ from workbench.widgets.model_chooser import ModelChooser
 
 MAX_BATCH = 50  # expressions answered per submission (the rest are refused with a reason)
 REFLOW_ENTRIES = 500  # entries written again after a resize (each is a few lines; the log keeps 2000)
-INTRO = Text("Type an expression such as Max(3, 7, 2) and press Enter. The answer uses the model picked above: "
-             "the live run (while paused) or a saved checkpoint.", style="dim")
+INTRO = Text("Type an expression and press Enter: e.g. Max(3, 7, 2) for the five operations (a model of another "
+             "task says what it takes, with an example). The answer uses the model picked above: the live run "
+             "(while paused) or a saved checkpoint.", style="dim")
 CONSOLE_LINES = 2000
 STRATEGY_CHOICES: tuple[tuple[str, str], ...] = (("greedy", "greedy"), ("sample", "sample"),
                                                  ("beam search", "beam"))

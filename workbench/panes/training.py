@@ -232,14 +232,9 @@ class TrainingPane(Container):
                 config = self.config_from(values, data)
             except ConfigError as exc:
                 message = str(exc)
-                # total_steps is not a field here: it is epochs × steps per epoch, so say so and point
-                # at the warm-up, the value to lower.
-                if "total_steps" in message:
-                    spe = math.ceil(data.n_train / max(1, values["batch_size"]))
-                    message += f" (total steps = {values['epochs']} epochs × {spe:,} steps per epoch)"
-                    key: str | None = "warmup_steps"
-                else:
-                    key = field_for_message(message, ALL_FIELDS)
+                # total_steps is not a field here (it is epochs × steps per epoch, as the message says):
+                # the warm-up is the value to lower
+                key = "warmup_steps" if "total_steps" in message else field_for_message(message, ALL_FIELDS)
                 if key:
                     errors[key] = message
         for row in self.rows:

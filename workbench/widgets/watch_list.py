@@ -27,6 +27,11 @@ MAX_PINS = 5
 WATCH_INTERVAL = 1.0  # s between updates while the list is shown and has pins
 
 
+def placeholder(task: TaskConfig) -> str:
+    """The pin input's hint: an expression of ``task`` (the live run's), not always Max(3, 7, 2)."""
+    return f"pin an expression to watch, e.g. {task.example_expression()} ⏎"
+
+
 class WatchList(Vertical):
     """The pin input and one line per pinned expression."""
 
@@ -49,7 +54,7 @@ class WatchList(Vertical):
         self.note = ""  # the last entry's problem (a typo, too many pins), shown under the pins
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="pin an expression to watch, e.g. Max(3, 7, 2) ⏎", id="watch-input", compact=True)
+        yield Input(placeholder=placeholder(TaskConfig()), id="watch-input", compact=True)
         yield Static(Text("No pins: the answers of pinned expressions update here as the run trains.", style="dim"),
                      id="watch-rows")
 
@@ -85,6 +90,7 @@ class WatchList(Vertical):
         self.run_task = task
         if task is None:
             return
+        self.query_one("#watch-input", Input).placeholder = placeholder(task)  # an example this run can take
         kept, dropped = [], []
         for p in self.pins:
             try:
