@@ -86,3 +86,23 @@ def test_the_grokking_preset_memorises_first_while_validation_stays_low() -> Non
             assert train is not None and val is not None
             seen.append((run.step, train.accuracy, val.accuracy))
     assert any(train >= 0.99 and val < 0.5 for _, train, val in seen), seen
+
+
+def test_an_evaluation_of_a_sum_task_reads_its_answers_mod_m() -> None:
+    """The report re-parsed the split's texts without their task, so Sum lost its modulus: the slices
+    of a mod-47 model listed "answer value: 47" and its mistakes a truth of 50 for Sum(30, 20)."""
+    from core.probe.lab.ablation import measure
+    from core.train.report import build_report
+
+    data = DatasetConfig(MOD_23, n_train=300, n_val=200, n_test=29, strategy="all", seed=1)
+    run = Run(RunConfig.create(data, d_model=16, n_layers=1, n_heads=2, d_ff=32))  # untrained: many mistakes
+    assert run.val_split is not None
+    report = build_report(run.model, MOD_23, "val", run.val_split)
+    values = [int(s.value_label) for s in report.slices["answer"]]
+    assert values and max(values) <= 22 and len(values) == 23  # 0..22, each one
+    assert report.mistakes
+    for m in report.mistakes:
+        a, b = parse_expression(m.expression).args
+        assert m.truth == (a + b) % 23, m  # type: ignore[operator]
+    ablation_values = [int(s.value_label) for s in measure(run.model, MOD_23, run.val_split).slices["answer"]]
+    assert max(ablation_values) <= 22

@@ -419,7 +419,7 @@ def _min_slice(run: Run, result: EvalResult | None) -> float | None:
     if result is None or run.test_split is None:
         return None
     task = run.config.dataset.task
-    slices = compute_slices(split_expressions(run.test_split), result.correct, task.operations, task.max_value)
+    slices = compute_slices(split_expressions(run.test_split, task), result.correct, task.operations, task.max_value)
     return min_slice_accuracy(slices)
 
 

@@ -91,7 +91,7 @@ def confusion_matrix(result: EvalResult, num_classes: int) -> np.ndarray:
 def build_report(model: Model, task: TaskConfig, split_name: str, split: EncodedSplit,
                  train: EncodedSplit | None = None, train_sample: int = 5_000) -> EvaluationReport:
     result = evaluate(model, split)
-    expressions = split_expressions(split)
+    expressions = split_expressions(split, task)
     wrong = np.flatnonzero(~result.correct)
     mistakes = [Mistake(split.texts[i], expressions[i].answer(), _or_none(result.predicted_answer(int(i))))
                 for i in wrong]
@@ -116,8 +116,10 @@ def _or_none(answer: Answer | None) -> Answer:
     return -1 if answer is None else answer
 
 
-def split_expressions(split: EncodedSplit) -> list[Expression]:
-    """The split's expressions, re-parsed from its canonical texts (each distinct text once).
+def split_expressions(split: EncodedSplit, task: TaskConfig) -> list[Expression]:
+    """The split's expressions, re-parsed from its canonical texts (each distinct text once) in their
+    ``task`` — which gives Sum its modulus: parsed without it, ``Sum(30, 20)`` of a mod-47 task read as
+    50, and evaluations reported slices and mistakes for answers the task cannot have.
 
     An EncodedSplit keeps only arrays and texts; parsing the texts back is cheaper than carrying the
     Example objects through every caller, and canonical flat text takes the parser's fast path.
@@ -127,7 +129,7 @@ def split_expressions(split: EncodedSplit) -> list[Expression]:
     for text in split.texts:
         expr = parsed.get(text)
         if expr is None:
-            expr = parsed[text] = parse_expression(text)
+            expr = parsed[text] = parse_expression(text, task)
         out.append(expr)
     return out
 

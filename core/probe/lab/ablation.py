@@ -137,7 +137,7 @@ def measure(model: Model, task: TaskConfig, split: EncodedSplit,
     by_margin = {task.operations[int(o)]: float(margins[split.op_ids == o].mean()) for o in ops}
     cut = {}
     if slices:
-        exprs = split_expressions(split) if expressions is None else expressions
+        exprs = split_expressions(split, task) if expressions is None else expressions
         cut = compute_slices(exprs, correct, task.operations, task.max_value)
     return Accuracy(float(correct.mean()), by_op, by_margin, cut)
 
@@ -159,7 +159,7 @@ class AblationResult:
 def run_ablation(model: Model, task: TaskConfig, split: EncodedSplit, ablation: Ablation, split_name: str = "test",
                  reference: EncodedSplit | None = None) -> AblationResult:
     """Accuracy on ``split`` without and with ``ablation`` (means over ``reference``, default ``split``)."""
-    exprs = split_expressions(split)
+    exprs = split_expressions(split, task)
     baseline = measure(model, task, split, exprs)
     if ablation.empty:
         return AblationResult(ablation, split_name, len(split), baseline, baseline)

@@ -174,7 +174,7 @@ def head_roles(model: Model, task: TaskConfig, split: EncodedSplit, max_examples
     """A caption for every head, from its attention at the answer position on (up to ``max_examples`` of)
     ``split``."""
     n = min(len(split), max_examples)
-    exprs = split_expressions(split)[:n]
+    exprs = split_expressions(split, task)[:n]
     masses, values, valid = readout_masses(model, split, exprs)
     answers, ops = split.answers[:n].astype(np.float64), split.op_ids[:n]
     roles = []
