@@ -452,3 +452,13 @@ def test_a_constant_series_stays_exactly_its_value_through_downsampling() -> Non
         series.add(step, 0.001)
     _, values = series.points()
     assert len(values) < 200 and set(values) == {0.001}
+
+
+def test_the_epoch_shown_is_the_one_of_the_step_read() -> None:
+    from tests.conftest import tiny_config
+
+    run = Run(tiny_config(epochs=3))  # 320 examples, batch 32: 10 steps an epoch
+    assert [run.epoch_of(s) for s in (0, 9, 10, 29, 30)] == [1, 1, 2, 3, 3]
+    for _ in range(10):
+        run.train_step()
+    assert run.epoch_of(run.step) == run.epoch + 1 == 2  # what the progress line showed before, read apart

@@ -153,10 +153,11 @@ class SessionController:
         if s is None:
             return self.state if self.state != NO_RUN else "no run — F6 starts one"
         run = s.run
-        epoch = f"epoch {min(run.epoch + 1, run.config.epochs):,}/{run.config.epochs:,}"
+        step = run.step  # read once: the training thread moves on while this line is made
+        epoch = f"epoch {run.epoch_of(step):,}/{run.config.epochs:,}"
         if self.state == "running":
             return f"running · {epoch}"
-        return f"{self.state} · step {run.step:,}/{run.total_steps:,} · {epoch}"
+        return f"{self.state} · step {step:,}/{run.total_steps:,} · {epoch}"
 
     def is_shipped(self, name: str | None) -> bool:
         """Is ``name`` a model shipped with the workbench (never to be saved over)?"""

@@ -30,8 +30,8 @@ def state_line(c: SessionController) -> Text:
     s = c.session
     if s is not None:
         run = s.run
-        line.append(f"   step {run.step:,}/{run.total_steps:,} · epoch {min(run.epoch + 1, run.config.epochs):,}"
-                    f"/{run.config.epochs:,}")
+        step = run.step  # read once: the training thread moves on while this line is drawn
+        line.append(f"   step {step:,}/{run.total_steps:,} · epoch {run.epoch_of(step):,}/{run.config.epochs:,}")
     extras = describe_steering(c.pace, c.until)
     if extras:
         line.append("   " + extras, style="yellow")
