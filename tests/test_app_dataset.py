@@ -164,3 +164,19 @@ async def test_an_operation_box_shows_its_state_in_its_glyph_not_only_its_colour
         boxes["Sum"].value = True  # type: ignore[attr-defined]
         await pilot.pause()
         assert "✓" in str(boxes["Sum"].render())
+
+
+async def test_a_preset_chosen_during_a_run_says_that_f6_resumes_the_current_one() -> None:
+    """With a paused run, F6 resumes it: the notice said "start it in Training (F6)", and F6 went on
+    training the old run with no word."""
+    app = WorkbenchApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await tiny_settings(pilot)
+        await app.run_action("step")
+        await wait_for(pilot, lambda: app.controller.alive and app.controller.state == "paused", what="a paused run")
+        pane = await app.ensure_pane("dataset")
+        pane.query_one("#preset-select", Select).value = "grokking"
+        await wait_for(pilot, lambda: any(n.title == "preset" for n in app._notifications), what="the notice")
+        notice = next(n.message for n in app._notifications if n.title == "preset")
+        assert "F6 resumes the current one" in notice and "New run" in notice
+        assert "start it in Training (F6)" not in notice

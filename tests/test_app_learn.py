@@ -178,3 +178,27 @@ async def test_lessons_follow_the_live_run_once_there_is_one_unless_a_model_was_
         pane.pick("ck:decoder-0-99")
         await _open(pilot, pane, 1)
         assert pane.choice == "ck:decoder-0-99"
+
+
+async def test_lessons_do_not_follow_a_live_run_whose_task_their_example_does_not_fit() -> None:
+    """After a Sum run, lesson 1's cells all said "Max is not part of this task, which uses Sum"."""
+    from tests.app_support import tiny_settings
+
+    app = WorkbenchApp(initial_pane="training")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await tiny_settings(pilot)
+        dataset = app.dataset_pane
+        for op in ("First", "Second", "Last", "Max", "Min"):
+            dataset.query_one(f"#op-{op}").value = False  # type: ignore[attr-defined]
+        dataset.query_one("#op-Sum").value = True  # type: ignore[attr-defined]
+        await pilot.pause()
+        await app.run_action("step")
+        await wait_for(pilot, lambda: app.controller.session is not None and app.controller.state == "paused",
+                       what="a paused run")
+        assert app.controller.session is not None
+        assert app.controller.session.run.config.dataset.task.operations == ("Sum",)
+        await app.run_action("show_pane('learn')")
+        pane = _pane(app)
+        await _open(pilot, pane, 0)
+        assert pane.choice == "ck:encoder-digits"
+        assert all(v.error is None for v in pane.query(LiveCellView))

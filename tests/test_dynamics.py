@@ -197,3 +197,26 @@ def test_the_charts_mark_the_phases_first_and_fill_the_rest_with_the_latest_fall
     marks = marked_steps(sorted(events, key=lambda e: e.step), 8)
     assert marks == [180, 500, 10000, 10100, 11000, 11100, 12000, 12100]
     assert marked_steps(events, 1) == [500] and marked_steps(events, 0) == []
+
+
+def test_a_recovery_names_the_level_it_fell_from_not_the_best_ever() -> None:
+    """"fell 96% → 77%" then "climbs back … (it was 98% at step 500)" read as a contradiction."""
+    val_steps = list(range(100, 3101, 100))
+    val = [0.2, 0.5, 0.8, 0.98, 0.98, *([0.95] * 15), 0.96, 0.6, 0.3, 0.3, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]
+    events = detect_events({"val/accuracy": (val_steps, val), "train/accuracy": (list(range(1, 3101)), [1.0] * 3100)})
+    (recovering,) = [e for e in events if e.kind == "recovering"]
+    assert "30% → 95%" in recovering.text and "(it was 96% at step 2,100 before it fell)" in recovering.text
+    (falling,) = [e for e in events if e.kind == "falling"]
+    assert "96% → 30%" in falling.text
+    (generalising,) = [e for e in events if e.kind == "generalising"]
+    assert generalising.text.count("generalising") == 0  # the kind says it; the text says what it means
+
+
+def test_the_events_line_counts_loss_and_gradient_spikes_apart() -> None:
+    """It said "31 spikes" where the health view said "gradient-norm spikes: 16"."""
+    from workbench.widgets.chart_panel import spike_counts
+
+    assert spike_counts({"loss spike": 15, "gradient spike": 16}) == "15 loss and 16 gradient spikes"
+    assert spike_counts({"loss spike": 1, "gradient spike": 0}) == "1 loss spike"
+    assert spike_counts({"loss spike": 0, "gradient spike": 3}) == "3 gradient spikes"
+    assert spike_counts({"loss spike": 0, "gradient spike": 0}) == ""

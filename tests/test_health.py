@@ -45,3 +45,20 @@ def test_gradient_spikes_are_counted_and_everything_is_reported_together() -> No
     run.train_step()
     names = [f.name for f in training_health(run.model, run.trainer.optimizer, run.val_split, {})]
     assert names[-1] == "gradient-norm spikes" and "layer 1 dead FFN units" in names
+
+
+def test_tiny_updates_at_the_end_of_a_decayed_schedule_are_not_flagged_as_stopped_learning() -> None:
+    """At the end of a cosine schedule (lr 6.7e-10) every parameter was flagged "barely moves: stopped
+    learning"; the schedule explains it."""
+    run = Run(CONFIG)
+    run.train_step()
+    optimizer = run.trainer.optimizer
+    optimizer.lr = 1e-9  # what the schedule gives at its end; the last update was at 1e-3, so scale it
+    update = optimizer.last_update()
+    update *= 1e-6
+    low = [f for f in update_ratios(run.model, optimizer) if f.verdict == "low"]
+    assert low and "stopped learning" in low[0].reason  # without the schedule's base: flagged
+    figures = update_ratios(run.model, optimizer, base_lr=1e-3)
+    assert not [f for f in figures if f.verdict == "low"]
+    assert all("schedule has brought the lr down to 1e-09 (0.0% of 0.001)" in f.reason
+               for f in figures if f.value < 1e-5)

@@ -303,3 +303,12 @@ def test_a_corrupted_progress_file_resets_with_a_warning(tmp_path: Path, content
     assert p.warning and "starting afresh" in p.warning and not (p.opened or p.finished or p.solved)
     p.mark_opened("03-attention")
     assert LearnProgress.load(path).opened == {"03-attention"} and LearnProgress.load(path).warning is None
+
+
+def test_the_tokens_cell_lists_the_whole_vocabulary_in_lines_that_fit_the_reader(contexts) -> None:  # type: ignore[no-untyped-def]
+    """Its first line was 75 characters: cropped at 80 columns, "10:7" never showed."""
+    res = compute_cell("tokens", contexts["encoder-digits"].model, "Max(3, 7, 2)")
+    vocab = [n for n in res.notes if n.startswith("  ") or n.startswith("vocabulary")]
+    assert vocab[0] == "vocabulary, 21 tokens:" and all(len(line) <= 60 for line in vocab)
+    listed = " ".join(vocab[1:]).split()
+    assert listed[:3] == ["0:[PAD]", "1:[EOS]", "2:="] and "10:7" in listed and len(listed) == 21

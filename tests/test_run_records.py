@@ -128,3 +128,12 @@ def test_the_record_is_rewritten_atomically_without_a_stalling_fsync(tmp_path: P
     assert target.read_text() == "{}\n" and synced == [] and [p.name for p in tmp_path.iterdir()] == ["run.json"]
     atomic.atomic_write_text(target, "{ }\n")  # the default (checkpoints, datasets): file and folder fsynced
     assert target.read_text() == "{ }\n" and len(synced) == 2
+
+
+def test_settings_are_shown_as_a_person_reads_them() -> None:
+    """The comparison printed Python: "operations #1 ('Sum',) #2 ('Sort',)", "n_train #1 884 #2 30000"."""
+    from core.train.run_comparison import setting_text
+
+    assert setting_text(("Sum",)) == "Sum" and setting_text(["Sum", "Sort"]) == "Sum, Sort"
+    assert setting_text(30000) == "30,000" and setting_text(0.002) == "0.002" and setting_text(1e-6) == "1e-06"
+    assert setting_text(None) == "–" and setting_text(True) == "yes" and setting_text("adamw") == "adamw"

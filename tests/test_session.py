@@ -455,10 +455,15 @@ def test_a_constant_series_stays_exactly_its_value_through_downsampling() -> Non
 
 
 def test_the_epoch_shown_is_the_one_of_the_step_read() -> None:
+    import dataclasses
+
+    from core.optim.config import OptimizerConfig
     from tests.conftest import tiny_config
 
     run = Run(tiny_config(epochs=3))  # 320 examples, batch 32: 10 steps an epoch
-    assert [run.epoch_of(s) for s in (0, 9, 10, 29, 30)] == [1, 1, 2, 3, 3]
-    for _ in range(10):
+    assert [run.epoch_of(s) for s in (0, 1, 9, 10, 11, 29, 30)] == [1, 1, 1, 1, 2, 3, 3]
+    for _ in range(11):
         run.train_step()
-    assert run.epoch_of(run.step) == run.epoch + 1 == 2  # what the progress line showed before, read apart
+    assert run.epoch_of(run.step) == run.epoch + 1 == 2  # the 11th step is the second epoch's first
+    one_step_an_epoch = Run(dataclasses.replace(tiny_config(epochs=200), optimizer=OptimizerConfig(batch_size=320)))
+    assert one_step_an_epoch.steps_per_epoch == 1 and one_step_an_epoch.epoch_of(125) == 125

@@ -289,8 +289,13 @@ class WorkbenchApp(App[int]):
         """A preset's model and optimiser go to the Training pane's form (its task to the Dataset pane's)."""
         config = event.preset.run_config()
         self.training.set_form(config)
-        self.notify(f"{event.preset.title}: task, model and optimiser set — start it in Training (F6).",
-                    title="preset", timeout=6)
+        if self.controller.alive:  # F6 would resume the run there is, with its own settings
+            self.notify(f"{event.preset.title}: task, model and optimiser set for the next run. F6 resumes the "
+                        "current one: press New run in Training (or ctrl+p \"new run\") to start this one.",
+                        title="preset", timeout=8)
+        else:
+            self.notify(f"{event.preset.title}: task, model and optimiser set — start it in Training (F6).",
+                        title="preset", timeout=6)
 
     @on(DatasetPane.FormChanged)
     def _dataset_form_changed(self, event: DatasetPane.FormChanged) -> None:
@@ -385,6 +390,9 @@ class WorkbenchApp(App[int]):
     def action_show_chart(self, key: str) -> None:
         self._show_pane("training")
         self.training.select_chart(key)
+        if self.screen.has_class("-wide") and self.screen.has_class("-tall"):  # every chart is on screen
+            self.notify("At this size every chart is shown at once; the tabs choose one on a smaller screen.",
+                        timeout=3)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -415,8 +423,8 @@ class WorkbenchApp(App[int]):
             return
         if c.has_unsaved_progress() and time.monotonic() - self._confirm_new_run > 5:
             self._confirm_new_run = time.monotonic()
-            self.notify("The current run is not saved. Save it (ctrl+s), or press again within 5 s to "
-                        "start a new run.", title="New run?", severity="warning", timeout=5)
+            self.notify("The current run is not saved. Save it (ctrl+s), or press the same key (or button) "
+                        "again within 5 s to start a new run.", title="New run?", severity="warning", timeout=5)
             return
         config = self.training.validate_form()
         if config is None:

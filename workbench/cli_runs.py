@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from core.train.dynamics import detect_events, summary_lines
 from core.train.records import RunSummary, find_run, list_runs, read_series, runs_dir
-from core.train.run_comparison import aligned, common_steps, config_differences, short_name
+from core.train.run_comparison import aligned, common_steps, config_differences, setting_text, short_name
 from workbench.render.run_table import HEADERS, SORT_KEYS, duration, filter_runs, percent, sort_runs, table_rows
 
 COMPARED = ("train/loss", "val/loss", "val/accuracy")
@@ -92,11 +92,12 @@ def _compare(runs: list[RunSummary], a: argparse.Namespace, out: TextIO) -> int:
         return 0
     out.write("runs: " + ", ".join(f"[{i + 1}] {r.id}" for i, r in enumerate(runs)) + "\n")
     if not diffs:
-        out.write("same settings (different seeds of chance only if the seed differs: it does not)\n")
+        out.write("same settings, seed included: any difference between the runs is not the settings' doing\n")
     else:
         out.write("settings that differ:\n")
         for name, values in diffs.items():
-            out.write(f"  {short_name(name):<16} " + "  ".join(f"[{i + 1}] {v}" for i, v in enumerate(values)) + "\n")
+            cells = "  ".join(f"[{i + 1}] {setting_text(v)}" for i, v in enumerate(values))
+            out.write(f"  {short_name(name):<16} {cells}\n")
     for name, rows in table.items():
         out.write(f"{name} at the same steps:\n")
         for step, row in zip(steps, rows, strict=True):

@@ -11,6 +11,7 @@ The formulas are in each caption; the numbers are the stages of the step debugge
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +28,8 @@ from core.nn.models.factory import Model
 from core.probe.cell_table import CellResult, Table, not_applicable
 from core.probe.logit_lens import logit_lens
 from core.probe.trace import ForwardTrace, trace_forward
+
+VOCAB_LINE = 56  # characters of id:token pairs per line of the tokens cell's vocabulary note
 
 
 @dataclass
@@ -83,7 +86,9 @@ def cell_tokens(inp: CellInput) -> CellResult:
     table = Table("token ids", [f"{i} {t}" for i, t in enumerate(toks)], ["id"], np.array(ids, float)[:, None], 0)
     known = VOCAB.tokens[: m.config.vocab_size]
     pairs = [f"{i}:{t}" for i, t in enumerate(known)]
-    notes = [f"vocabulary, {len(known)} tokens: " + " ".join(pairs[:11]), "  " + " ".join(pairs[11:])]
+    # wrapped to fit the lesson reader at 80 columns (a 75-character first line lost "10:7" to the crop)
+    notes = [f"vocabulary, {len(known)} tokens:", *("  " + line for line in textwrap.wrap(" ".join(pairs),
+                                                                                         VOCAB_LINE))]
     if pad:
         notes.append(f"{pad} × [PAD] (id {VOCAB.pad_id}) appended: the pad mask keeps them out of attention")
     return CellResult("tokens", f"Tokens of {inp.expression}",

@@ -44,13 +44,20 @@ class HealthFigure:
     reason: str
 
 
-def update_ratios(model: Model, optimizer: Optimizer) -> list[HealthFigure]:
-    """‖Δw‖ / ‖w‖ of the last step for every parameter, against ``UPDATE_BAND``."""
+SCHEDULED_DOWN = 0.05  # a learning rate below this share of the schedule's base is the schedule's doing
+
+
+def update_ratios(model: Model, optimizer: Optimizer, base_lr: float | None = None) -> list[HealthFigure]:
+    """‖Δw‖ / ‖w‖ of the last step for every parameter, against ``UPDATE_BAND``. With ``base_lr`` (the
+    schedule's peak), a ratio below the band while the schedule has brought the lr under 5% of it is
+    expected, not a parameter that stopped learning: the end of a cosine decay flagged every one."""
     if optimizer.step_count == 0:
         return []
     update = optimizer.last_update()
     out: list[HealthFigure] = []
     lo, hi = UPDATE_BAND
+    base = base_lr if base_lr is not None else 0.0
+    scheduled_down = base > 0 and optimizer.lr < SCHEDULED_DOWN * base
     for p in model.params:
         w = float(np.linalg.norm(p.value))
         ratio = float(np.linalg.norm(update[p.offset: p.offset + p.size])) / w if w > 0 else math.nan
@@ -58,6 +65,9 @@ def update_ratios(model: Model, optimizer: Optimizer) -> list[HealthFigure]:
             verdict, reason = "?", "the weights are all zero"
         elif optimizer.step_count < EARLY_STEPS and ratio > hi:
             verdict, reason = "?", "the first steps: biases and norms that start at 0 move by a lot of themselves"
+        elif ratio < lo and scheduled_down:
+            verdict, reason = "ok", (f"small steps: the schedule has brought the lr down to {optimizer.lr:.2g} "
+                                     f"({optimizer.lr / base:.1%} of {base:g})")
         elif ratio < lo:
             verdict, reason = "low", "barely moves: stopped learning (or its gradient is ~0)"
         elif ratio > hi:
@@ -100,9 +110,11 @@ def gradient_spikes(series: Mapping[str, tuple[Sequence[int], Sequence[float]]])
 
 
 def training_health(model: Model, optimizer: Optimizer, split: EncodedSplit | None,
-                    series: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> list[HealthFigure]:
-    """Every figure: update ratios, dead units (when a split is given), gradient spikes."""
-    figures = update_ratios(model, optimizer)
+                    series: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+                    base_lr: float | None = None) -> list[HealthFigure]:
+    """Every figure: update ratios (read against the schedule's ``base_lr`` when given), dead units (when
+    a split is given), gradient spikes."""
+    figures = update_ratios(model, optimizer, base_lr)
     if split is not None:
         figures += dead_units(model, split)
     return [*figures, gradient_spikes(series)]

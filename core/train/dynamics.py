@@ -101,8 +101,8 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
             i += 1
         window = range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW))
         j = next((k for k in window if vals[k] - vals[i] >= JUMP), None)
-        peak = max(range(i + 1), key=lambda m: vals[m])  # the best validation before this climb began
-        fell = vals[peak] - vals[i] >= JUMP  # a climb out of a fall: training accuracy may have fallen too
+        best, before = _before_climb(vals, i)
+        fell = vals[before] - vals[i] >= JUMP  # a climb out of a fall: training accuracy may have fallen too
         if j is None or not (fell or train_high(steps[i])):
             i += 1
             continue
@@ -114,20 +114,28 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
         if going_on:  # the same climb, going on: one event from its start
             i, k = first_i, first_k
             out.pop()
-            peak = max(range(i + 1), key=lambda m: vals[m])
-            fell = vals[peak] - vals[i] >= JUMP
+            best, before = _before_climb(vals, i)
+            fell = vals[before] - vals[i] >= JUMP
         first_i, first_k, last_j = i, k, j
-        if fell and vals[j] <= vals[peak] + 0.02:
+        if fell and vals[j] <= vals[best] + 0.02:
             out.append(DynamicsEvent(steps[k], "recovering",
                                      f"validation accuracy climbs back {vals[i]:.0%} → {vals[j]:.0%} by step "
-                                     f"{steps[j]:,} (it was {vals[peak]:.0%} at step {steps[peak]:,}): the rule "
-                                     "found before, found again"))
+                                     f"{steps[j]:,} (it was {vals[before]:.0%} at step {steps[before]:,} before it "
+                                     "fell): the rule found before, found again"))
         else:
             out.append(DynamicsEvent(steps[k], "generalising",
                                      f"validation accuracy climbs {vals[i]:.0%} → {vals[j]:.0%} by step {steps[j]:,} "
-                                     "while training accuracy is high: generalising"))
+                                     "while training accuracy is already high: the rule, not just the examples"))
         i = j + 1
     return out
+
+
+def _before_climb(vals: Sequence[float], i: int) -> tuple[int, int]:
+    """Where validation stood before a climb that starts at evaluation ``i``: the best evaluation so far,
+    and the best of the few evaluations just before ``i`` — the level a fall came down from."""
+    best = max(range(i + 1), key=lambda m: vals[m])
+    before = max(range(max(0, i - 2 * JUMP_WINDOW), i + 1), key=lambda m: vals[m])
+    return best, before
 
 
 def _falling(val: Series) -> list[DynamicsEvent]:

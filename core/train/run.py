@@ -172,10 +172,11 @@ class Run:
         return self.epoch >= self.config.epochs
 
     def epoch_of(self, step: int) -> int:
-        """The 1-based epoch that step ``step`` is in, the last one once the run is done: what a progress
-        line shows. Computed from the one step a reader took, not read beside it from ``epoch``, which
-        the training thread may have moved on meanwhile ("step 401 · epoch 403" at one step an epoch)."""
-        return min(step // self.steps_per_epoch + 1, self.config.epochs)
+        """The 1-based epoch that the ``step``-th step belonged to (1 before any step): what a progress line
+        shows beside "step N" — so a full-batch run reads "step 125 · epoch 125", not the epoch the next
+        step will start. Computed from the one step a reader took, not read beside it from ``epoch``, which
+        the training thread may have moved on meanwhile ("step 401 · epoch 403")."""
+        return max(1, min(-(-step // self.steps_per_epoch), self.config.epochs))
 
     def set_epochs(self, epochs: int) -> None:
         """Train up to ``epochs`` epochs in total instead of ``config.epochs`` (resuming with more epochs).

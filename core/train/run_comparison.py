@@ -41,6 +41,22 @@ def config_differences(configs: Sequence[Mapping[str, Any]]) -> dict[str, list[A
     return out
 
 
+def setting_text(value: Any) -> str:
+    """A setting's value as a person reads it: ``('Sum', 'Sort')`` → ``Sum, Sort``, 30000 → ``30,000``,
+    ``None`` (a setting this run does not have) → ``–``."""
+    if value is None:
+        return "–"
+    if isinstance(value, list | tuple):
+        return ", ".join(setting_text(v) for v in value) if value else "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def short_name(dotted: str) -> str:
     """The last part of a dotted setting name: ``optimizer.lr`` → ``lr``."""
     return dotted.rsplit(".", 1)[-1]

@@ -9,8 +9,8 @@ a lesson, escape returns to the list.
 
 Which model: the chooser in the reader's bar — the live run (only while it is not training: the live
 source copies its weights under the session lock) or any saved model; by default the shipped
-``encoder-digits`` until the learner has a run, then the live run (from the next lesson opened), unless
-they chose a model themselves.
+``encoder-digits`` until the learner has a run of a task the lessons' example fits (``Max(3, 7, 2)``), then
+the live run (from the next lesson opened), unless they chose a model themselves.
 
 Threads: cells and checks run in one thread worker, in the order asked (a check may even train a tiny
 model for 50 steps); results come back with ``call_from_thread``. Any failure a learner can cause — an
@@ -35,7 +35,8 @@ from textual.widget import Widget
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.errors import LLMLearnError
+from core.data.expression import parse_expression
+from core.errors import ExpressionError, LLMLearnError
 from core.probe.exercises import ExerciseContext, check_exercise
 from core.probe.lesson_cells import compute_cell
 from core.train.session import TrainingSession
@@ -48,6 +49,7 @@ from workbench.widgets.live_cell import LiveCellView
 from workbench.widgets.model_chooser import ModelChooser
 
 DEFAULT_MODEL = "ck:encoder-digits"
+LESSON_EXAMPLE = "Max(3, 7, 2)"  # the expression the lessons' text and cells are written around
 
 WELCOME = """\
 **Welcome to the llmlearn workbench.** Here you train a tiny transformer from scratch — every part \
@@ -97,7 +99,7 @@ class LearnPane(Widget):
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        choice = LIVE if self.get_session() is not None else DEFAULT_MODEL
+        choice = self.followed_model()
         self.models.pick(choice)
         with Horizontal(id="learn-columns"):
             with Vertical(id="learn-contents"):
@@ -147,13 +149,27 @@ class LearnPane(Widget):
         event.stop()
         self.open_lesson(event.option_index)
 
+    def followed_model(self) -> str:
+        """The model the lessons use unless the learner chose one: the live run once there is one whose task
+        takes the lessons' running example (``Max(3, 7, 2)``), else the shipped ``encoder-digits`` — a Sum
+        or Sort run would answer every cell of lesson 1 with "Max is not part of this task"."""
+        session = self.get_session()
+        if session is None:
+            return DEFAULT_MODEL
+        try:
+            parse_expression(LESSON_EXAMPLE, session.run.config.dataset.task)
+        except ExpressionError:
+            return DEFAULT_MODEL
+        return LIVE
+
     def open_lesson(self, index: int) -> None:
         """Show lesson ``index`` (0-based) in the reader and compute its live cells."""
         if not 0 <= index < len(self.lessons):
             return
         lesson = self.lessons[index]
-        if not self.user_picked and self.get_session() is not None and self.models.choice != LIVE:
-            self.pick(LIVE)  # the learner has a run now: lessons follow it unless they chose a model
+        followed = self.followed_model()
+        if not self.user_picked and self.models.choice != followed:
+            self.pick(followed)  # the learner has a run now: lessons follow it unless they chose a model
         self.current = index
         self.progress.mark_opened(lesson.key)
         self._refresh_list()

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from core.train.history import MetricHistory
 from core.train.records import RunSummary, list_runs, read_series, runs_dir
-from core.train.run_comparison import config_differences, short_name
+from core.train.run_comparison import config_differences, setting_text, short_name
 from workbench.render.run_table import HEADERS, SORT_KEYS, filter_runs, sort_runs, table_rows
 from workbench.render.runs import time_travel_text
 from workbench.runs_probes import TimeTravel, time_travel
@@ -34,6 +34,7 @@ from workbench.widgets.charts import MetricChart
 REFRESH_SECONDS = 3.0  # re-read the records this often while the pane is shown
 MAX_COMPARED = 6  # runs overlaid at once (the charts' palette and markers)
 DEFAULT_OVERLAID = ("val/accuracy", "train/loss")  # the left and right charts' metrics until others are chosen
+DIFFERENCES_SHOWN = 10  # settings listed with their values under the charts; the rest are named
 
 
 class RunsLoaded(Message):
@@ -217,9 +218,14 @@ class RunsPane(Widget):
         diffs = config_differences([r.config for r in chosen])
         lines = [" · ".join(f"#{i} {r.id}" for i, r in enumerate(chosen, start=1))]
         if not diffs:
-            lines.append("same settings: any difference between them is chance")
-        for name, values in list(diffs.items())[:8]:
-            lines.append(f"{short_name(name):<14} " + "  ".join(f"#{i} {v}" for i, v in enumerate(values, start=1)))
+            lines.append("same settings, seed included: any difference between the runs is not the settings' doing")
+        shown = list(diffs.items())[:DIFFERENCES_SHOWN]
+        for name, values in shown:
+            lines.append(f"{short_name(name):<14} "
+                         + "  ".join(f"#{i} {setting_text(v)}" for i, v in enumerate(values, start=1)))
+        rest = [short_name(name) for name in list(diffs)[DIFFERENCES_SHOWN:]]
+        if rest:
+            lines.append(f"… and {len(rest)} more: {', '.join(rest)}")
         diff.update("\n".join(lines))
 
     # -- actions ---------------------------------------------------------------------------------------

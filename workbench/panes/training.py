@@ -158,7 +158,8 @@ class TrainingPane(Container):
 
         def measure(run: Run) -> None:  # on the training thread, between two steps
             series = {"grad_norm": history.points("grad_norm")}
-            figures = training_health(run.model, run.trainer.optimizer, run.val_split, series)
+            figures = training_health(run.model, run.trainer.optimizer, run.val_split, series,
+                                      run.trainer.schedule.base_lr * run.trainer.lr_scale)
             self.post_message(HealthMeasured(run.step, figures))
 
         session.request(measure)

@@ -57,7 +57,9 @@ def confusion_text(report: EvaluationReport, task: TaskConfig, width: int = 80) 
         if not report.mistakes:
             text.append("every list was right: no mistakes", style="green")
             return text
-        text.append(f"answers are lists, so no confusion matrix; {len(report.mistakes):,} mistakes, the first:\n",
+        n = len(report.mistakes)
+        which = (f"the first {TOP_CONFUSIONS}" if n > TOP_CONFUSIONS else "all of them" if n > 1 else "it")
+        text.append(f"answers are lists, so no confusion matrix; {n:,} mistake{'s' if n != 1 else ''}, {which}:\n",
                     style="dim")
         for m in report.mistakes[:TOP_CONFUSIONS]:
             said = "no answer" if m.predicted == -1 else format_answer(m.predicted)

@@ -35,6 +35,15 @@ EVENTS_INTERVAL = 1.0  # s between looks for dynamics events in the history
 MAX_EVENT_MARKS = 8  # phase events drawn as cyan vertical lines on the loss and accuracy charts
 
 
+def spike_counts(counts: dict[str, int]) -> str:
+    """``{"loss spike": 15, "gradient spike": 16}`` → "15 loss and 16 gradient spikes" ("" for none)."""
+    parts = [(n, kind.removesuffix(" spike")) for kind, n in counts.items() if n]
+    if not parts:
+        return ""
+    named = " and ".join(f"{n} {what}" for n, what in parts)
+    return f"{named} spike{'s' if parts[-1][0] != 1 or len(parts) > 1 else ''}"
+
+
 class ChartPanel(Vertical):
     """Chart tabs and the chart grid. Set ``history`` and call ``refresh_charts``; ``active`` tells it
     whether its pane is on screen (hidden charts are never redrawn)."""
@@ -197,7 +206,8 @@ class ChartPanel(Vertical):
         self.events = detect_events({n: history.points(n) for n in names}) if history is not None else []
         line = self.query_one("#chart-events", Static)
         phases = [e for e in self.events if e.kind not in SPIKE_KINDS]
-        spikes = len(self.events) - len(phases)
+        counts = {kind: sum(e.kind == kind for e in self.events) for kind in SPIKE_KINDS}
+        spikes = spike_counts(counts)  # by kind: the health view counts the gradient-norm spikes on their own
         text = Text()
         if phases:
             latest = phases[-1]
@@ -205,8 +215,7 @@ class ChartPanel(Vertical):
             text.append(f"step {latest.step:,} {latest.kind}: ", style="bold")
             text.append(latest.text)
         if spikes:
-            text.append(("  · " if phases else "▲ ") + f"{spikes} spike{'s' if spikes != 1 else ''} (Watch & health)",
-                        style="dim")
+            text.append(("  · " if phases else "▲ ") + f"{spikes} (Watch & health)", style="dim")
         line.update(text)
         line.display = bool(self.events)
         marked = [float(step) for step in marked_steps(self.events, MAX_EVENT_MARKS)]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
 
@@ -32,8 +34,18 @@ class HealthMeasured(Message):
 
 
 def health_text(step: int | None, figures: Sequence[HealthFigure], events: Sequence[DynamicsEvent]) -> Text:
-    """The figures, grouped (update ratios summarised with the flagged ones named), then the events."""
-    text = Text(no_wrap=True, overflow="ellipsis")
+    """What happened (the dynamics events, first: they explain the run), then the health figures, grouped
+    (update ratios summarised with the flagged ones named). Lines wrap: an event cut at the panel's width
+    lost its meaning."""
+    text = Text()
+    text.append("what happened\n", style="bold")
+    if not events:
+        text.append("  nothing notable yet (memorising, generalising, spikes and a rising loss are marked here)\n",
+                    style="dim")
+    for line in summary_lines(events)[-EVENTS_SHOWN:]:
+        head, _, rest = line.partition(": ")
+        text.append(f"  {head}: ", style="cyan")
+        text.append(f"{rest}\n")
     text.append("training health" + (f" at step {step:,}" if step is not None else ""), style="bold")
     ratios = [f for f in figures if f.name not in ("gradient-norm spikes",) and "dead FFN" not in f.name]
     text.append("\n")
@@ -60,20 +72,18 @@ def health_text(step: int | None, figures: Sequence[HealthFigure], events: Seque
         text.append(f"{f.name}: ", style="bold")
         text.append(value, style=VERDICT_STYLE.get(f.verdict, ""))
         text.append(f" — {f.reason}\n", style="dim")
-    text.append("what happened\n", style="bold")
-    if not events:
-        text.append("  nothing notable yet (memorising, generalising, spikes and a rising loss are marked here)",
-                    style="dim")
-    for line in summary_lines(events)[-EVENTS_SHOWN:]:
-        head, _, rest = line.partition(": ")
-        text.append(f"  {head}: ", style="cyan")
-        text.append(f"{rest}\n")
     text.rstrip()
     return text
 
 
-class HealthView(Static):
-    """Shows ``health_text``; the panel feeds it figures and events."""
+class HealthView(Static, can_focus=True):
+    """Shows ``health_text``; the panel feeds it figures and events. Focusable, so the keys scroll it when
+    it is longer than its cell (the mouse wheel does too)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_up", "Scroll up", show=False), Binding("down", "scroll_down", "Scroll down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False), Binding("pagedown", "page_down", "Page down", show=False),
+    ]
 
     DEFAULT_CSS = """
     HealthView { height: 1fr; overflow-y: auto; padding: 0 1; }
