@@ -12,6 +12,7 @@ from textual.widgets import Markdown, OptionList, Static, TabbedContent
 from tests.app_support import isolated_models_dir, wait_for  # noqa: F401  (autouse fixture)
 from workbench.app import WorkbenchApp
 from workbench.learn_progress import LearnProgress, first_visit
+from workbench.lessons import Exercise
 from workbench.panes.inference import InferencePane
 from workbench.panes.learn import LearnPane
 from workbench.widgets.exercise_view import ExerciseView
@@ -135,7 +136,15 @@ async def test_on_a_narrow_screen_the_list_and_the_lesson_take_turns() -> None:
         assert app.query_one("#learn-contents").region.width == 0 and reader.region.width >= 78
         await pilot.press("n")
         await pilot.pause()
-        assert pane.current == 2 and pane.lessons[1].key in pane.progress.finished
+        # paging past a lesson whose exercises are not yet solved leaves it opened (•), not done (✓)
+        lesson = pane.lessons[1]
+        assert pane.current == 2 and lesson.key not in pane.progress.finished and lesson.key in pane.progress.opened
+        for part in lesson.parts:
+            if isinstance(part, Exercise):
+                pane.progress.mark_solved(lesson.key, part.id)
+        await pilot.press("p", "n")
+        await pilot.pause()
+        assert pane.current == 2 and lesson.key in pane.progress.finished
         await pilot.press("escape")
         await pilot.pause()
         assert not pane.has_class("-reading") and app.focused is app.query_one("#lesson-list", OptionList)

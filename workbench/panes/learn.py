@@ -209,8 +209,17 @@ class LearnPane(Widget):
 
     def action_next_lesson(self) -> None:
         if self.current is not None:
-            self.progress.mark_finished(self.lessons[self.current].key)
+            self._finish_if_done(self.lessons[self.current])
         self.open_lesson(0 if self.current is None else min(self.current + 1, len(self.lessons) - 1))
+
+    def _finish_if_done(self, lesson: Lesson) -> None:
+        """✓ in the list means done: moving on from a lesson finishes it only when each of its exercises has
+        been answered right (a lesson without exercises, once read); paging past one with an exercise
+        still to solve leaves it • (opened)."""
+        exercises = [part for part in lesson.parts if isinstance(part, Exercise)]
+        if all(self.progress.is_solved(lesson.key, e.id) for e in exercises):
+            self.progress.mark_finished(lesson.key)
+            self._refresh_list()
 
     def action_previous_lesson(self) -> None:
         if self.current is not None and self.current > 0:
@@ -275,6 +284,8 @@ class LearnPane(Widget):
             view.show_verdict(verdict)  # type: ignore[arg-type]
             if getattr(verdict, "correct", False) and lesson:
                 self.progress.mark_solved(lesson, exercise.id)
+                if self.current is not None and self.lessons[self.current].key == lesson:
+                    self._finish_if_done(self.lessons[self.current])  # the last exercise solved: done
 
         self._submit(view, check, show, view.show_error)
 
