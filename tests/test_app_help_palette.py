@@ -93,3 +93,16 @@ async def test_typing_lr_and_a_number_in_the_palette_offers_to_set_it() -> None:
         await hits[0].command()
         await wait_for(pilot, lambda: any("0.0005" in n.message for n in app._notifications),
                        what="the new learning rate confirmed")
+
+
+async def test_a_lesson_opens_from_the_palette_by_its_title() -> None:
+    """The palette had no lessons: "training dynamics" found nothing."""
+    names = [name for name, _, _ in COMMANDS]
+    assert "Lesson 10: Training dynamics: what the curves tell you" in names and sum(n.startswith("Lesson ") for n in names) == 12
+    app = WorkbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _run_command(pilot, "Lesson 10: Training dynamics: what the curves tell you")
+        assert app.query_one("#panes").active == "learn"  # type: ignore[attr-defined]
+        pane = app.query_one("#learn-pane")
+        await wait_for(pilot, lambda: pane.current == 9, what="lesson 10 open")  # type: ignore[attr-defined]
+        assert pane.has_class("-reading")  # at 80 columns the reader takes the screen

@@ -19,7 +19,9 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input
 
+from core.errors import LLMLearnError
 from core.train.presets import PRESETS, preset
+from workbench.lessons import load_lessons
 from workbench.panes.dataset import DatasetPane
 from workbench.screens.explain import open_explanation
 from workbench.screens.trace import open_trace_here
@@ -48,6 +50,27 @@ def _preset(name: str) -> Callable[[App[Any]], object]:
         app.query_one("#dataset-pane", DatasetPane).choose_preset(preset(name))
 
     return run
+
+
+def _lesson(index: int) -> Callable[[App[Any]], object]:
+    """The Learn pane with lesson ``index`` (0-based) open in its reader."""
+
+    async def run(app: App[Any]) -> None:
+        await app.run_action("show_pane('learn')")
+        app.query_one("#learn-pane").open_lesson(index)  # type: ignore[attr-defined]
+
+    return run
+
+
+def _lesson_commands() -> tuple[tuple[str, Command, str], ...]:
+    """"Lesson 10: Training dynamics" and so on: a lesson by its title from anywhere (none if the shipped
+    lessons cannot be read — the Learn pane says why)."""
+    try:
+        lessons = load_lessons()
+    except LLMLearnError:
+        return ()
+    return tuple((f"Lesson {lesson.number}: {lesson.title}", _lesson(i), "Open this lesson in the Learn pane (F10)")
+                 for i, lesson in enumerate(lessons))
 
 
 async def _focus_watch(app: App[Any]) -> None:
@@ -101,6 +124,7 @@ COMMANDS: tuple[tuple[str, Command, str], ...] = (
     ("Dataset: load from file", "dataset('load')", "Read a dataset file from the path in the Dataset pane"),
     *((f"Preset: {p.title}", _preset(p.name), p.what) for p in PRESETS.values()),
     ("Show pane: Learn", "show_pane('learn')", "Lessons that run on your model (F10)"),
+    *_lesson_commands(),
     ("Show pane: Dataset", "show_pane('dataset')", "F2"),
     ("Show pane: Training", "show_pane('training')", "F3"),
     ("Show pane: Inference", "show_pane('inference')", "F4"),
