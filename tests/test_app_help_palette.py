@@ -98,7 +98,8 @@ async def test_typing_lr_and_a_number_in_the_palette_offers_to_set_it() -> None:
 async def test_a_lesson_opens_from_the_palette_by_its_title() -> None:
     """The palette had no lessons: "training dynamics" found nothing."""
     names = [name for name, _, _ in COMMANDS]
-    assert "Lesson 10: Training dynamics: what the curves tell you" in names and sum(n.startswith("Lesson ") for n in names) == 12
+    assert "Lesson 10: Training dynamics: what the curves tell you" in names
+    assert sum(n.startswith("Lesson ") for n in names) == 12
     app = WorkbenchApp()
     async with app.run_test(size=(80, 24)) as pilot:
         await _run_command(pilot, "Lesson 10: Training dynamics: what the curves tell you")
