@@ -46,10 +46,11 @@ def duration(seconds: Any) -> str:
 
 
 def table_rows(runs: list[RunSummary]) -> list[tuple[str, ...]]:
-    """One row per run: id, status, task, model, optimiser, steps, best val accuracy, time."""
-    return [(r.id, r.status, str(r.meta.get("task", "?")), str(r.meta.get("model", "?")),
-             str(r.meta.get("optimizer", "?")), f"{r.meta.get('steps', 0):,}", percent(r.meta.get("best_val_accuracy")),
-             duration(r.meta.get("elapsed_s"))) for r in runs]
+    """One row per run: id, status, best val accuracy, steps, time, then task, model, optimiser — the
+    figures first, so they stay on screen at 80 columns (the table scrolls sideways for the rest)."""
+    return [(r.id, r.status, percent(r.meta.get("best_val_accuracy")), f"{r.meta.get('steps', 0):,}",
+             duration(r.meta.get("elapsed_s")), str(r.meta.get("task", "?")), str(r.meta.get("model", "?")),
+             str(r.meta.get("optimizer", "?"))) for r in runs]
 
 
-HEADERS = ("id", "status", "task", "model", "optimiser", "steps", "best val", "time")
+HEADERS = ("id", "status", "best val", "steps", "time", "task", "model", "optimiser")
