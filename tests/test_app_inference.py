@@ -458,3 +458,21 @@ async def test_the_attention_map_names_each_heads_role() -> None:
         text = " ".join(app.query_one("#inf-attention", AttentionMap).build().plain.split())  # unwrapped
         assert "role (Lab, on held-out data): attends to the argument holding the answer" in text
         assert "Max looks for large digits" in text  # head 0.0's QK circuit
+
+
+async def test_the_input_hint_follows_the_task_of_the_model_that_answered() -> None:
+    """It always said Max(3, 7, 2), which a Sum mod 23 model refuses."""
+    from core.data.dataset import DatasetConfig
+    from core.train.run import RunConfig
+
+    task = TaskConfig(("Sum",), 22, 2, 2)
+    run = Run(RunConfig.create(DatasetConfig(task, n_train=100, n_val=20, n_test=20), d_model=16, n_layers=1,
+                               n_heads=2, d_ff=32))
+    app = InferenceHost(FixedModelSource(run.model, task, "sum mod 23"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane
+        assert pane.input.placeholder.startswith("Max(3, 7, 2) ⏎")
+        pane.pick("live")
+        await submit(pilot, pane, "Max(3, 7, 2)")
+        assert "e.g. Sum(3, 7)" in str(pane.results[-1].error)
+        assert pane.input.placeholder.startswith("Sum(3, 7) ⏎")

@@ -95,6 +95,7 @@ class ProbeResult:
     error: str | None = None
     error_position: int | None = None  # a parse error's 0-based column in ``text`` (a caret goes under it)
     label: str = ""  # which model answered
+    example: str = ""  # an expression of that model's task (``TaskConfig.example_expression``), for hints
     #: decoder: the strategy whose generated sequence ``prediction.tokens`` / ``.attention`` cover
     #: ("greedy", "sample" or "beam": the one shown, once the chosen strategy has generated)
     attention_of: str = ""
@@ -141,7 +142,8 @@ def answer_texts(model: Model, task: TaskConfig, texts: Sequence[str], options: 
     strategy per text for a decoder, and the logit lens of the last answered one (``details``).
     Never raises: any failure becomes the result's ``error``."""
     kind = model.config.kind
-    results = [ProbeResult(text=t, kind=kind, label=label) for t in texts]
+    example = task.example_expression()
+    results = [ProbeResult(text=t, kind=kind, label=label, example=example) for t in texts]
     try:
         predictions = predict(model, task, list(texts), top_k=TOP_K)
     except Exception as exc:  # a bug, not a user error: still one line, never a crash

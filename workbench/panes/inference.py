@@ -56,6 +56,11 @@ INTRO = Text("Type an expression and press Enter: e.g. Max(3, 7, 2) for the five
              "task says what it takes, with an example). The answer uses the model picked above: the live run "
              "(while paused) or a saved checkpoint.", style="dim")
 CONSOLE_LINES = 2000
+
+
+def input_hint(example: str) -> str:
+    """The console input's placeholder, with an expression the current model's task takes."""
+    return f"{example} ⏎   several: separate with ;   ↑↓ history"
 STRATEGY_CHOICES: tuple[tuple[str, str], ...] = (("greedy", "greedy"), ("sample", "sample"),
                                                  ("beam search", "beam"))
 
@@ -117,7 +122,7 @@ class InferencePane(Widget):
                         tooltip="Sampling: draw only from the k most likely tokens (0 = all)")
             yield Label(" beam ", classes="inf-label")
             yield Input("3", id="inf-beam", compact=True, disabled=True, tooltip="Beam width (≥ 2 to search)")
-        yield ConsoleInput(placeholder="Max(3, 7, 2) ⏎   several: separate with ;   ↑↓ history", id="inf-input",
+        yield ConsoleInput(placeholder=input_hint("Max(3, 7, 2)"), id="inf-input",
                            compact=True)
         with Horizontal(id="inf-body"):
             yield RichLog(id="inf-console", wrap=True, markup=False, max_lines=CONSOLE_LINES, auto_scroll=True,
@@ -314,6 +319,9 @@ class InferencePane(Widget):
         for r in results:
             self.results.append(r)
             self.console.write(entry_text(r))
+        example = next((r.example for r in reversed(results) if r.example), "")
+        if example:  # the hint follows the model that answered: Sum(34, 17) for a + b mod 47
+            self.input.placeholder = input_hint(example)
         answered = [r for r in results if r.error is None]
         if answered:
             self.detail = answered[-1]
