@@ -96,9 +96,10 @@ class LabPane(Widget):
                                   style="dim"), id="lab-atlas")
             with Collapsible(title="Ablate: switch parts of the model off (b)", collapsed=False,
                              id="lab-ablate-section"):
-                for key, label, hint in (("heads", "heads", "0.1,1.3 (layer.head) or all"),
-                                         ("neurons", "neurons", "1:top8, 0:5-9, 1:7"),
-                                         ("sublayers", "sublayers", "0.attn, 1.ffn")):
+                # examples that exist in every model (layer 0, heads 0 and 1): a one-layer model has no 1.3
+                for key, label, hint in (("heads", "heads", "0.0,0.1 (layer.head) or all"),
+                                         ("neurons", "neurons", "0:top8, 0:5-9, 0:7"),
+                                         ("sublayers", "sublayers", "0.attn, 0.ffn")):
                     with Horizontal(classes="lab-row"):
                         yield Label(f"{label:<10}", classes="lab-label")
                         yield Input(placeholder=hint, id=f"lab-{key}", compact=True)
