@@ -263,7 +263,9 @@ async def test_the_watch_pace_is_offered_and_applied() -> None:
         await pilot.pause()
         assert app.controller.pace == WATCH_PACE
         assert app.query_one("#pace-input", Input).value == "20"
-        assert "pace 20/s" in static_text(app, "#run-state")
+        # the state line is redrawn on the controller's next poll, not at once: wait for it (read at once,
+        # it failed once under load)
+        await wait_for(pilot, lambda: "pace 20/s" in static_text(app, "#run-state"), what="the pace in the state line")
         await app.run_action("toggle_run")
         await wait_for(pilot, lambda: step_of(app) >= 12, what="paced steps")
         # the controller measures from the events it has drained (10×/s): on a loaded machine, wait for them

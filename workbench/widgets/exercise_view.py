@@ -30,6 +30,8 @@ class ExerciseView(Widget):
     ExerciseView .ex-question { text-style: bold; }
     ExerciseView .ex-verdict { height: auto; }
     ExerciseView.-solved { border: round $success; }
+    ExerciseView:focus-within { border: heavy $accent; }
+    ExerciseView.-solved:focus-within { border: heavy $success; }
     """
 
     class Answered(Message):

@@ -47,6 +47,7 @@ class LiveCellView(Widget):
 
     DEFAULT_CSS = """
     LiveCellView { height: auto; border: round $secondary; padding: 0 1; margin: 0 0 1 0; }
+    LiveCellView:focus-within { border: heavy $secondary; }
     LiveCellView .cell-title { text-style: bold; }
     LiveCellView Input { width: 1fr; }
     LiveCellView #cell-row { height: auto; }
