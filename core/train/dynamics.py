@@ -94,6 +94,9 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
         return i >= 0 and smooth_train[i] >= 0.9
 
     out: list[DynamicsEvent] = []
+    best_so_far: list[int] = []  # the best evaluation up to each one, found once: O(n), not O(n) per jump
+    for m in range(len(vals)):
+        best_so_far.append(m if not best_so_far or vals[m] > vals[best_so_far[-1]] else best_so_far[-1])
     first_i = first_k = last_j = -(10**9)
     i = 0
     while i < len(vals):
@@ -101,9 +104,12 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
             i += 1
         window = range(i + 1, min(len(vals), i + 1 + JUMP_WINDOW))
         j = next((k for k in window if vals[k] - vals[i] >= JUMP), None)
-        best, before = _before_climb(vals, i)
+        if j is None:
+            i += 1
+            continue
+        best, before = best_so_far[i], _level_before(vals, i)
         fell = vals[before] - vals[i] >= JUMP  # a climb out of a fall: training accuracy may have fallen too
-        if j is None or not (fell or train_high(steps[i])):
+        if not (fell or train_high(steps[i])):
             i += 1
             continue
         while j + 1 < len(vals) and vals[j + 1] > vals[j]:  # and goes on to its top
@@ -114,7 +120,7 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
         if going_on:  # the same climb, going on: one event from its start
             i, k = first_i, first_k
             out.pop()
-            best, before = _before_climb(vals, i)
+            best, before = best_so_far[i], _level_before(vals, i)
             fell = vals[before] - vals[i] >= JUMP
         first_i, first_k, last_j = i, k, j
         if fell and vals[j] <= vals[best] + 0.02:
@@ -130,12 +136,10 @@ def _generalising(val: Series, train: Series) -> list[DynamicsEvent]:
     return out
 
 
-def _before_climb(vals: Sequence[float], i: int) -> tuple[int, int]:
-    """Where validation stood before a climb that starts at evaluation ``i``: the best evaluation so far,
-    and the best of the few evaluations just before ``i`` — the level a fall came down from."""
-    best = max(range(i + 1), key=lambda m: vals[m])
-    before = max(range(max(0, i - 2 * JUMP_WINDOW), i + 1), key=lambda m: vals[m])
-    return best, before
+def _level_before(vals: Sequence[float], i: int) -> int:
+    """Where validation stood before a climb that starts at evaluation ``i``: the best of the few
+    evaluations just before it — the level a fall came down from (the best ever may be long ago)."""
+    return max(range(max(0, i - 2 * JUMP_WINDOW), i + 1), key=lambda m: vals[m])
 
 
 def _falling(val: Series) -> list[DynamicsEvent]:

@@ -219,7 +219,6 @@ class LearnPane(Widget):
         exercises = [part for part in lesson.parts if isinstance(part, Exercise)]
         if all(self.progress.is_solved(lesson.key, e.id) for e in exercises):
             self.progress.mark_finished(lesson.key)
-            self._refresh_list()
 
     def action_previous_lesson(self) -> None:
         if self.current is not None and self.current > 0:
@@ -286,6 +285,7 @@ class LearnPane(Widget):
                 self.progress.mark_solved(lesson, exercise.id)
                 if self.current is not None and self.lessons[self.current].key == lesson:
                     self._finish_if_done(self.lessons[self.current])  # the last exercise solved: done
+                    self._refresh_list()  # (moving on refreshes it in open_lesson)
 
         self._submit(view, check, show, view.show_error)
 
