@@ -16,6 +16,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from workbench.app import WorkbenchApp
+from workbench.panes.dataset import DatasetPane
+from workbench.panes.training import TrainingPane
 from workbench.served import SERVED_ENV
 
 
@@ -66,9 +68,21 @@ async def wait_for_screen(pilot: Pilot[int], screen_type: type) -> None:
 
 
 async def set_value(pilot: Pilot[int], selector: str, value: str) -> None:
-    pilot.app.query_one(selector, Input).value = value
-    # Let the Changed message be handled; waiting for idleness only works while nothing trains.
-    await (pilot.pause(0.05) if pilot.app.controller.state == "running" else pilot.pause())
+    """Type ``value`` into the Input at ``selector`` and wait until the forms have validated it.
+
+    The Changed message bubbles up one queue at a time and a form validates after the next refresh, so
+    one pause is not always enough on a loaded machine: wait until no form has a validation pending."""
+    app = pilot.app
+    assert isinstance(app, WorkbenchApp)
+    app.query_one(selector, Input).value = value
+    # Waiting for idleness only works while nothing trains.
+    await (pilot.pause(0.05) if app.controller.state == "running" else pilot.pause())
+    await wait_for(pilot, lambda: not _validation_pending(app), what="the forms to validate")
+
+
+def _validation_pending(app: WorkbenchApp) -> bool:
+    return any(pane.validation_pending for pane in app.query(DatasetPane)) or any(
+        pane.validation_pending for pane in app.query(TrainingPane))
 
 
 async def tiny_settings(pilot: Pilot[int], *, default_until: bool = False, **overrides: str) -> None:

@@ -64,11 +64,11 @@ async def test_invalid_values_are_flagged_at_the_field_with_the_reason() -> None
         assert "whole number" in static_text(app, "#ds-n_train-row .field-error")
         assert field.has_class("-invalid")
         await set_value(pilot, "#ds-n_train", "320")
-        assert not row.has_class("-error")
+        await wait_for(pilot, lambda: not row.has_class("-error"), what="n_train accepted")
         # a rule of the core, across two fields: shown at the field it names
         await set_value(pilot, "#ds-min_args", "5")
         max_row = app.query_one("#ds-max_args-row", FieldRow)
-        assert max_row.has_class("-error")
+        await wait_for(pilot, lambda: max_row.has_class("-error"), what="max args flagged")
         # in the form's words: its labels, not the config's names
         assert "max args (3) must be at least min args (5)" in static_text(app, "#ds-max_args-row .field-error")
         assert "max args (3)" in static_text(app, "#dataset-config-status")

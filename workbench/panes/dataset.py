@@ -285,6 +285,11 @@ class DatasetPane(Container):
             self._validate_pending = True
             self.call_after_refresh(self._validate_later)
 
+    @property
+    def validation_pending(self) -> bool:
+        """A field changed and the form is not validated yet (it is, once, after the next refresh)."""
+        return self._validate_pending
+
     def _validate_later(self) -> None:
         self._validate_pending = False
         self.post_message(self.FormChanged(self.validate_form()))

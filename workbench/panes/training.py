@@ -278,6 +278,11 @@ class TrainingPane(Container):
             self._validate_pending = True
             self.call_after_refresh(self._validate_later)
 
+    @property
+    def validation_pending(self) -> bool:
+        """A field changed and the form is not validated yet (it is, once, after the next refresh)."""
+        return self._validate_pending
+
     def _validate_later(self) -> None:
         self._validate_pending = False
         self.validate_form()
